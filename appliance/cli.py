@@ -1,0 +1,352 @@
+"""``histo-appliance``: scan a stick, watch for sticks, look back, report, check the setup.
+
+Messages are for people: an :class:`ApplianceError` prints its words and exits 2, never a
+traceback. ``--format json`` output is a stable contract for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from appliance import __version__
+from appliance.config import Config, load_config
+from appliance.errors import ApplianceError
+from appliance.report import RESEARCH_ONLY
+
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="histo-appliance",
+        description=f"Breast histopathology image classifier appliance. {RESEARCH_ONLY}.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", type=Path, help="configuration file (TOML)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--model", type=Path, help="model bundle folder (default: configured)")
+        sub.add_argument("--db", type=Path, dest="database", help="SQLite database file")
+        sub.add_argument(
+            "--backend", help="TFLite interpreter: auto, litert, tflite-runtime, tensorflow"
+        )
+
+    scan = commands.add_parser("scan", help="analyse a folder or mounted stick once")
+    scan.add_argument("path", type=Path, help="the stick's mount point, or any folder")
+    common(scan)
+    scan.add_argument("--report", type=Path, help="write the PDF report here")
+    scan.add_argument("--format", choices=["table", "json"], default="table")
+
+    watch = commands.add_parser("watch", help="analyse each stick as it is plugged in")
+    watch.add_argument("--mock-usb", type=Path, help="folder whose sub-folders act as sticks")
+    common(watch)
+    watch.add_argument("--reports", type=Path, help="folder for one PDF per scan")
+
+    history = commands.add_parser("history", help="list past scans")
+    history.add_argument("--db", type=Path, dest="database")
+    history.add_argument("--search", help="text in a stick label, case or file name")
+    history.add_argument(
+        "--decision", choices=["malignant", "indeterminate", "benign", "unassessable"]
+    )
+    history.add_argument("--limit", type=int, default=50)
+    history.add_argument("--format", choices=["table", "json"], default="table")
+
+    report = commands.add_parser("report", help="write the PDF of a past scan")
+    report.add_argument("scan_id", type=int)
+    report.add_argument("--db", type=Path, dest="database")
+    report.add_argument("--output", "-o", type=Path, help="PDF file (default: reports folder)")
+
+    doctor = commands.add_parser("doctor", help="check model, interpreter, database and USB")
+    common(doctor)
+
+    backup = commands.add_parser("backup", help="copy the database safely, even while in use")
+    backup.add_argument("destination", type=Path, help="file to write (e.g. on a backup stick)")
+    backup.add_argument("--db", type=Path, dest="database")
+
+    audit = commands.add_parser("audit", help="print the append-only audit log")
+    audit.add_argument("--db", type=Path, dest="database")
+    audit.add_argument("--limit", type=int, default=200)
+
+    gui = commands.add_parser("gui", help="start the touch-screen application")
+    gui.add_argument("--mock-usb", type=Path, help="folder whose sub-folders act as sticks")
+    gui.add_argument("--db", type=Path, dest="database")
+    gui.add_argument("--model", type=Path)
+    gui.add_argument(
+        "--kiosk", action="store_true", default=None, help="full screen, no decorations"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config).with_overrides(
+            model=getattr(args, "model", None),
+            database=getattr(args, "database", None),
+            backend=getattr(args, "backend", None),
+            mock_usb=getattr(args, "mock_usb", None),
+            kiosk=getattr(args, "kiosk", None),
+        )
+        handler = {
+            "scan": cmd_scan,
+            "watch": cmd_watch,
+            "history": cmd_history,
+            "report": cmd_report,
+            "doctor": cmd_doctor,
+            "backup": cmd_backup,
+            "audit": cmd_audit,
+            "gui": cmd_gui,
+        }[args.command]
+        return handler(args, config)
+    except ApplianceError as exc:
+        print(f"histo-appliance: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("histo-appliance: stopped", file=sys.stderr)
+        return 130
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_scan(args: argparse.Namespace, config: Config) -> int:
+    from appliance.runtime import open_analyzer
+
+    if not args.path.is_dir():
+        raise ApplianceError(f"{args.path} is not a folder (give the stick's mount point)")
+    with open_analyzer(config) as analyzer:
+        progress = _ProgressLine() if sys.stderr.isatty() and args.format != "json" else None
+        summary = analyzer.scan(
+            args.path.resolve(), label=args.path.resolve().name, on_progress=progress
+        )
+        if progress:
+            progress.close()
+        report_path = None
+        if args.report:
+            from appliance.report import write_scan_report
+
+            report_path = write_scan_report(
+                analyzer.store, summary.scan_id, args.report, device=config.device_name
+            )
+        card = analyzer.card
+        if args.format == "json":
+            print(json.dumps(_scan_json(summary, card, config, report_path), indent=2))
+        else:
+            _print_scan_table(summary, card, config, report_path)
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace, config: Config) -> int:
+    from appliance.report import write_scan_report
+    from appliance.runtime import describe_source, open_analyzer, open_source
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    reports = args.reports or config.reports
+    with open_analyzer(config) as analyzer, open_source(config) as source:
+        pending: list = []
+        arrived = threading.Condition()
+
+        def on_event(event) -> None:
+            with arrived:
+                pending.append(event)
+                arrived.notify()
+
+        print(f"watching {describe_source(config)} — {RESEARCH_ONLY}. Ctrl-C to stop.", flush=True)
+        for volume in source.present():
+            pending.append(_Inserted(volume))
+        source.start(on_event)
+        while not stop.is_set():
+            with arrived:
+                if not pending:
+                    arrived.wait(timeout=0.5)
+                events, pending[:] = list(pending), []
+            for event in events:
+                if event.kind != "inserted" or stop.is_set():
+                    if event.kind == "removed":
+                        print(f"stick removed: {event.volume.label}", flush=True)
+                    continue
+                print(
+                    f"stick inserted: {event.volume.label} at {event.volume.mount_point}",
+                    flush=True,
+                )
+                summary = analyzer.scan(
+                    event.volume.mount_point, label=event.volume.label, source=event.volume.source
+                )
+                path = Path(reports) / f"scan-{summary.scan_id}.pdf"
+                write_scan_report(analyzer.store, summary.scan_id, path, device=config.device_name)
+                _print_scan_table(summary, analyzer.card, config, path)
+    print("stopped cleanly", flush=True)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace, config: Config) -> int:
+    from appliance.store import Store
+
+    with Store.open(config.database) as store:
+        scans = store.scans(search=args.search, decision=args.decision, limit=args.limit)
+        if args.format == "json":
+            print(json.dumps([_scan_record_json(s) for s in scans], indent=2))
+            return EXIT_OK
+        if not scans:
+            print(f"no scans in {config.database}")
+            return EXIT_OK
+        print(
+            f"{'scan':>5}  {'started (UTC)':<20} {'stick':<20} {'images':>6} {'errors':>6}  status"
+        )
+        for s in scans:
+            print(
+                f"{s.id:>5}  {s.started_at[:19]:<20} {s.volume_label[:20]:<20}"
+                f" {s.n_images:>6} {s.n_errors:>6}  {s.status}"
+            )
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, config: Config) -> int:
+    from appliance.report import write_scan_report
+    from appliance.store import Store
+
+    with Store.open(config.database) as store:
+        store.scan(args.scan_id)  # a clear error for an unknown scan, before any file is made
+        path = args.output or config.reports / f"scan-{args.scan_id}.pdf"
+        write_scan_report(store, args.scan_id, path, device=config.device_name)
+    print(f"report written: {Path(path).resolve()}")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
+    from appliance.doctor import run_checks
+
+    checks = run_checks(config)
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        mark = "ok " if check.ok else "FAIL"
+        print(f"[{mark}] {check.name:<{width}}  {check.detail}")
+    return EXIT_OK if all(c.ok or not c.required for c in checks) else EXIT_ERROR
+
+
+def cmd_backup(args: argparse.Namespace, config: Config) -> int:
+    from appliance.store import Store
+
+    with Store.open(config.database) as store:
+        store.backup(args.destination)
+        store.audit("backup", destination=str(args.destination.resolve()))
+    print(f"database backed up to {args.destination.resolve()}")
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace, config: Config) -> int:
+    from appliance.store import Store
+
+    with Store.open(config.database) as store:
+        for entry in reversed(store.audit_log(limit=args.limit)):
+            print(json.dumps(dataclasses.asdict(entry), default=str))
+    return EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace, config: Config) -> int:
+    try:
+        from appliance.gui.app import run_gui
+    except ImportError as exc:
+        raise ApplianceError(
+            "the touch-screen application needs PySide6:"
+            f" pip install 'histo-appliance[gui]' ({exc})"
+        ) from exc
+    return run_gui(config)
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+class _Inserted:
+    """A stick already present when watching starts is handled like one just plugged in."""
+
+    kind = "inserted"
+
+    def __init__(self, volume) -> None:
+        self.volume = volume
+
+
+class _ProgressLine:
+    """A one-line progress bar on stderr for a terminal (no dependency needed for this)."""
+
+    def __call__(self, progress) -> None:
+        total = max(progress.total, 1)
+        filled = int(30 * progress.done / total)
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {progress.done}/{progress.total}"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _scan_json(summary, card, config: Config, report_path: Path | None) -> dict:
+    return {
+        "model": {"name": card.name, "version": card.version, "sha256": card.sha256},
+        "notice": RESEARCH_ONLY,
+        "scan_id": summary.scan_id,
+        "status": summary.status,
+        "message": summary.message,
+        "database": str(Path(config.database).resolve()),
+        "report": str(report_path.resolve()) if report_path else None,
+        "images": [o.to_json() for o in summary.outcomes],
+        "cases": [
+            {
+                "case": v.case,
+                "decision": v.decision.value,
+                "counts": v.counts,
+                "evidence": list(v.evidence),
+                "explanation": v.explanation(),
+            }
+            for v in summary.cases
+        ],
+    }
+
+
+def _scan_record_json(record) -> dict:
+    return {
+        "scan_id": record.id,
+        "started_at": record.started_at,
+        "status": record.status,
+        "stick": record.volume_label,
+        "images": record.n_images,
+        "errors": record.n_errors,
+        "model_sha256": record.model_sha256,
+    }
+
+
+def _print_scan_table(summary, card, config: Config, report_path: Path | None) -> None:
+    print(f"{RESEARCH_ONLY}.")
+    print(
+        f"model {card.name} {card.version} (sha256 {card.sha256[:16]}…)"
+        f"   scan {summary.scan_id}: {summary.status}"
+    )
+    if summary.message:
+        print(f"  {summary.message}")
+    width = min(max((len(o.path) for o in summary.outcomes), default=10), 60)
+    print(f"{'image':<{width}}  {'decision':<13} {'p(malig.)':>9}  note")
+    for o in summary.outcomes:
+        p = "" if o.p_malignant is None else f"{o.p_malignant:.3f}"
+        note = o.error or ("already analysed; stored result reused" if o.reused else "")
+        print(f"{o.path[-width:]:<{width}}  {o.decision.value:<13} {p:>9}  {note}")
+    print("cases:")
+    for verdict in summary.cases:
+        print(f"  {verdict.case}: {verdict.decision.value.upper()} — {verdict.explanation()}")
+    print(f"database: {Path(config.database).resolve()}")
+    if report_path:
+        print(f"report:   {Path(report_path).resolve()}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

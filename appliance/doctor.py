@@ -1,0 +1,136 @@
+"""``histo-appliance doctor``: is this appliance ready, and if not, what exactly is wrong.
+
+Each check is independent and says what it found in words; the admin runs it after installing or
+swapping a model, and a developer after setting up a laptop.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance import __version__
+from appliance.config import Config
+from appliance.errors import ApplianceError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def _check(name: str, probe: Callable[[], str], required: bool = True) -> Check:
+    try:
+        return Check(name, True, probe(), required)
+    except ApplianceError as exc:
+        return Check(name, False, str(exc), required)
+    except Exception as exc:  # a check must report, never crash the report
+        return Check(name, False, f"{type(exc).__name__}: {exc}", required)
+
+
+def run_checks(config: Config) -> list[Check]:
+    checks = [
+        Check(
+            "appliance",
+            True,
+            f"histo-appliance {__version__}, Python {platform.python_version()}"
+            f" on {platform.machine()}",
+        )
+    ]
+    checks.append(_check("interpreters", _interpreters))
+    checks.append(_check("model", lambda: _model(config)))
+    checks.append(_check("inference", lambda: _inference(config)))
+    checks.append(_check("database", lambda: _database(config)))
+    checks.append(_check("reports folder", lambda: _writable(config.reports)))
+    checks.append(_check("usb source", lambda: _usb(config), required=False))
+    checks.append(_check("gui", _gui, required=False))
+    checks.append(_check("no tensorflow", _no_tensorflow))
+    return checks
+
+
+def _interpreters() -> str:
+    from appliance.inference.backends import available_backends, select_backend
+
+    names = available_backends()
+    chosen = select_backend("auto").name
+    return f"installed: {', '.join(names)}; automatic choice: {chosen}"
+
+
+def _model(config: Config) -> str:
+    from appliance.inference.bundle import ModelBundle
+
+    card = ModelBundle.load(config.model).card
+    return (
+        f"{card.name} {card.version} at {config.model}; sha256 {card.sha256[:16]}… verified;"
+        f" input {card.input.height}x{card.input.width} {card.input.dtype}, {card.input.mode}"
+    )
+
+
+def _inference(config: Config) -> str:
+    import numpy as np
+    from PIL import Image
+
+    from appliance.inference.bundle import ModelBundle
+    from appliance.inference.classifier import Classifier
+
+    classifier = Classifier(ModelBundle.load(config.model), backend=config.backend)
+    tissue = Image.fromarray(np.full((50, 50, 3), (200, 120, 180), np.uint8))
+    classifier.classify(tissue)  # warm-up
+    started = time.perf_counter()
+    prediction = classifier.classify(tissue)
+    elapsed = (time.perf_counter() - started) * 1000
+    return (
+        f"backend in use: {classifier.backend_name};"
+        f" one patch in {elapsed:.1f} ms (p={prediction.p_malignant:.3f})"
+    )
+
+
+def _database(config: Config) -> str:
+    from appliance.store import Store
+
+    with Store.open(config.database) as store:
+        count = len(store.scans(limit=100000))
+        return f"{config.database}: integrity ok, schema {store.schema_version}, {count} scans"
+
+
+def _writable(folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise ApplianceError(f"{folder} is not writable by this user")
+    return f"{folder} is writable"
+
+
+def _usb(config: Config) -> str:
+    if config.mock_usb is not None:
+        state = "exists" if config.mock_usb.is_dir() else "missing"
+        return f"mock USB folder {config.mock_usb} ({state})"
+    if importlib.util.find_spec("pyudev") is None:
+        raise ApplianceError("pyudev is not installed: USB sticks cannot be detected")
+    from appliance.ingest.udev import UdevSource
+
+    present = UdevSource().present()
+    return f"udev available; {len(present)} USB stick(s) mounted now"
+
+
+def _gui() -> str:
+    if importlib.util.find_spec("PySide6") is None:
+        raise ApplianceError("PySide6 is not installed: only the command line is available")
+    import PySide6
+
+    return f"PySide6 {PySide6.__version__}"
+
+
+def _no_tensorflow() -> str:
+    loaded = [name for name in ("tensorflow", "keras") if name in sys.modules]
+    if loaded:
+        raise ApplianceError(f"the runtime loaded {', '.join(loaded)}; it must not")
+    return "the runtime has not loaded TensorFlow or Keras"

@@ -1,0 +1,228 @@
+"""From one image to a malignant probability, whole or tile by tile, as the model card says.
+
+The card's input contract decides the route: a ``whole`` model sees the image resized to its
+input; a ``tiled`` model sees tissue tiles at the scale it was trained on, and the image's score
+is the mean of its top-k tile scores (k = 3, fewer if the image has fewer tissue tiles). Why
+top-k: a carcinoma focus may fill only a few tiles, so the mean of all tiles would drown it in
+benign tissue, while the single highest tile would let one noisy tile (a fold, a stain blob)
+decide; three tiles keep the sensitivity to a small focus and need it to be more than one tile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+
+from appliance.errors import ImageError, ModelRejected
+from appliance.inference.backends import select_backend
+from appliance.inference.bundle import ModelBundle
+from appliance.inference.tiling import grid_starts, tile_origins, tissue_fraction
+from appliance.preprocess import preprocess, to_rgb
+
+TOP_K = 3
+# An image up to 1.5 tiles wide and high is one patch (the training patches, or smaller edge
+# patches): it is scored whole rather than cut into overlapping near-duplicates.
+SINGLE_TILE_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class TileMap:
+    """Where the tissue tiles of an image were and what each scored (for the DB and the GUI).
+
+    ``origins`` and ``probabilities`` list the tissue tiles only, in the same order; background
+    tiles are counted in ``skipped_background``.
+    """
+
+    tile_size: int
+    stride: int
+    image_width: int
+    image_height: int
+    origins: tuple[tuple[int, int], ...]
+    probabilities: tuple[float, ...]
+    skipped_background: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tile_size": self.tile_size,
+            "stride": self.stride,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
+            "origins": [list(origin) for origin in self.origins],
+            "probabilities": list(self.probabilities),
+            "skipped_background": self.skipped_background,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TileMap:
+        return cls(
+            tile_size=int(data["tile_size"]),
+            stride=int(data["stride"]),
+            image_width=int(data["image_width"]),
+            image_height=int(data["image_height"]),
+            origins=tuple((int(x), int(y)) for x, y in data["origins"]),
+            probabilities=tuple(float(p) for p in data["probabilities"]),
+            skipped_background=int(data["skipped_background"]),
+        )
+
+    def grid_axes(self) -> tuple[list[int], list[int]]:
+        """The x of each grid column and the y of each grid row (the last may overlap)."""
+        return (
+            grid_starts(self.image_width, self.tile_size, self.stride),
+            grid_starts(self.image_height, self.tile_size, self.stride),
+        )
+
+    def as_grid(self) -> np.ndarray:
+        """Tile probabilities as a ``rows x cols`` float array, NaN where a tile was background."""
+        xs, ys = self.grid_axes()
+        column = {x: i for i, x in enumerate(xs)}
+        row = {y: i for i, y in enumerate(ys)}
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for (x, y), p in zip(self.origins, self.probabilities, strict=True):
+            grid[row[y], column[x]] = p
+        return grid
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one image.
+
+    ``probabilities`` is the class vector in the card's label order; for a tiled image it is the
+    mean over the same top-k tiles, so ``probabilities[malignant_index] == p_malignant``.
+    """
+
+    p_malignant: float
+    probabilities: tuple[float, ...]
+    mode: Literal["whole", "tiled"]
+    tiles: TileMap | None
+    elapsed_ms: float
+
+
+class Classifier:
+    """One verified model bundle loaded into the fastest available (or the chosen) interpreter."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        backend: str = "auto",
+        num_threads: int = 2,
+        batch_size: int = 32,
+    ) -> None:
+        self.bundle = bundle
+        backend_class = select_backend(backend)
+        self.backend_name = backend_class.name
+        self._backend = backend_class(bundle.model_path, num_threads)
+        self._batch_size = max(1, batch_size)
+        self._check_contract()
+
+    def _check_contract(self) -> None:
+        card, contract = self.bundle.card, self.bundle.card.input
+        expected = (1, contract.height, contract.width, contract.channels)
+        found = self._backend.input_shape
+        problems = []
+        if found != expected:
+            problems.append(f"input shape {found}, the card says {expected}")
+        if self._backend.input_dtype != np.dtype(contract.dtype):
+            problems.append(
+                f"input type {self._backend.input_dtype}, the card says {contract.dtype}"
+            )
+        if self._backend.output_classes != len(card.labels):
+            problems.append(
+                f"{self._backend.output_classes} output classes, the card lists {len(card.labels)}"
+                f" labels {card.labels}"
+            )
+        if problems:
+            raise ModelRejected(
+                f"the model file of {card.name} {card.version} does not fit its card: "
+                + "; ".join(problems)
+                + ". The bundle is inconsistent; reinstall a bundle exported by the trainer."
+            )
+
+    def classify(self, image: Image.Image) -> Prediction:
+        """Score one image; :class:`ImageError` if it cannot be decoded or holds no tissue."""
+        started = time.perf_counter()
+        try:
+            rgb = to_rgb(image)
+            pixels = np.asarray(rgb, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageError(
+                f"the image could not be decoded ({exc}); it cannot be assessed"
+            ) from exc
+        contract = self.bundle.card.input
+        tile = contract.tile_size or 0
+        limit = tile * SINGLE_TILE_FACTOR
+        if contract.mode == "whole" or (rgb.width <= limit and rgb.height <= limit):
+            probabilities = self._predict([preprocess(rgb, contract.size, contract.scaling)])[0]
+            mode: Literal["whole", "tiled"] = "whole"
+            tiles = None
+        else:
+            probabilities, tiles = self._classify_tiled(pixels)
+            mode = "tiled"
+        vector = tuple(float(p) for p in probabilities)
+        return Prediction(
+            p_malignant=vector[self.bundle.card.malignant_index],
+            probabilities=vector,
+            mode=mode,
+            tiles=tiles,
+            elapsed_ms=(time.perf_counter() - started) * 1000.0,
+        )
+
+    def _classify_tiled(self, pixels: np.ndarray) -> tuple[np.ndarray, TileMap]:
+        contract = self.bundle.card.input
+        tile, stride = int(contract.tile_size or 0), int(contract.tile_stride or 0)
+        height, width = pixels.shape[:2]
+        origins = tile_origins(width, height, tile, stride)
+        kept: list[tuple[int, int]] = []
+        outputs: list[np.ndarray] = []
+        for chunk in _chunks(self._tissue_tiles(pixels, origins, tile, kept), self._batch_size):
+            outputs.append(self._predict(chunk))
+        if not kept:
+            raise ImageError(
+                "no tissue found in this image (only background); it cannot be assessed"
+            )
+        scores = np.concatenate(outputs)
+        malignant = scores[:, self.bundle.card.malignant_index]
+        top = np.argsort(malignant)[::-1][: min(TOP_K, len(kept))]
+        tiles = TileMap(
+            tile_size=tile,
+            stride=stride,
+            image_width=width,
+            image_height=height,
+            origins=tuple(kept),
+            probabilities=tuple(float(p) for p in malignant),
+            skipped_background=len(origins) - len(kept),
+        )
+        return scores[top].mean(axis=0), tiles
+
+    def _tissue_tiles(
+        self, pixels: np.ndarray, origins: list[tuple[int, int]], tile: int, kept: list
+    ) -> Iterator[np.ndarray]:
+        """Preprocessed tissue tiles, one at a time (so a large image never sits in memory as
+        thousands of float tiles); their origins are appended to ``kept`` as they are yielded."""
+        contract = self.bundle.card.input
+        for x, y in origins:
+            crop = pixels[y : y + tile, x : x + tile]
+            if tissue_fraction(crop) < contract.min_tissue_fraction:
+                continue
+            kept.append((x, y))
+            yield preprocess(crop, contract.size, contract.scaling)
+
+    def _predict(self, arrays: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack(arrays).astype(np.float32, copy=False)
+        return self._backend.predict(batch, self.bundle.card.input.scaling)
+
+
+def _chunks(items: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    chunk: list[np.ndarray] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+

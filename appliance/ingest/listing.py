@@ -1,0 +1,272 @@
+"""What a USB stick holds: the images on it, grouped into cases, and what was left out and why.
+
+A stick comes from outside the lab, so the walk trusts nothing on it: it never writes, never
+follows a link out of the stick, never loops on a link that points back up the tree, and stops
+after ``max_files`` entries so a hostile or broken file system cannot keep the appliance busy
+forever. Anything left out for a reason a technician might care about is reported as
+:class:`Skipped`; operating-system clutter (recycle bins, macOS metadata, thumbnails) is left out
+silently because nobody put it there on purpose.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from appliance.errors import VolumeGone
+
+SUPPORTED_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+
+#: Case name used for images lying directly in the top folder of the stick.
+ROOT_CASE = "(root)"
+
+# Folders and files that operating systems create on removable media (compared case-insensitively).
+_SYSTEM_NAMES = frozenset(
+    name.casefold()
+    for name in (
+        "System Volume Information",
+        "$RECYCLE.BIN",
+        "RECYCLER",
+        "RECYCLED",
+        "lost+found",
+        ".Trashes",
+        ".Spotlight-V100",
+        ".fseventsd",
+        ".TemporaryItems",
+        "__MACOSX",
+        "Thumbs.db",
+        "ehthumbs.db",
+        "desktop.ini",
+        ".DS_Store",
+    )
+)
+# chkdsk / fsck leftovers: FOUND.000, FOUND.001, ...
+_FOUND_DIR = re.compile(r"^found\.\d{3}$", re.IGNORECASE)
+_DIGITS = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One image file on a volume, by its path relative to the volume's top folder."""
+
+    volume: Path
+    relpath: PurePosixPath
+    case: str
+    size_bytes: int
+
+    @property
+    def path(self) -> Path:
+        """Where to open the file (through the volume's mount point)."""
+        return self.volume.joinpath(*self.relpath.parts)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something on the stick that was not read, with the reason in words."""
+
+    relpath: PurePosixPath
+    reason: str
+
+
+@dataclass(frozen=True)
+class VolumeListing:
+    """The result of :func:`list_volume`: images in a stable order, and what was left out."""
+
+    root: Path
+    images: list[ImageRef]
+    skipped: list[Skipped]
+
+    @property
+    def cases(self) -> dict[str, list[ImageRef]]:
+        """Images grouped by case (their folder), in listing order."""
+        grouped: dict[str, list[ImageRef]] = {}
+        for ref in self.images:
+            grouped.setdefault(ref.case, []).append(ref)
+        return grouped
+
+
+def is_system_entry(name: str) -> bool:
+    """True for hidden entries and the clutter operating systems leave on removable media."""
+    if name.startswith("."):  # hidden files, AppleDouble "._x.png", .Trashes, .fseventsd, ...
+        return True
+    folded = name.casefold()
+    return folded in _SYSTEM_NAMES or _FOUND_DIR.match(name) is not None
+
+
+def is_supported(name: str) -> bool:
+    """True when the file name has one of the image suffixes the appliance reads."""
+    return os.path.splitext(name)[1].lower() in SUPPORTED_SUFFIXES
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key putting ``img2`` before ``img10``, ignoring letter case (ties broken exactly)."""
+    parts: list[tuple[int, int | str]] = []
+    for index, piece in enumerate(_DIGITS.split(text)):
+        if index % 2:
+            parts.append((0, int(piece)))
+        elif piece:
+            parts.append((1, piece.casefold()))
+    return (*parts, (-1, text))  # -1: a name sorts before its own extensions
+
+
+def _gone(root: Path, detail: str) -> VolumeGone:
+    return VolumeGone(
+        f"The USB stick was removed or cannot be read ({detail}). "
+        "Plug it in again and start a new scan."
+    )
+
+
+def _root_readable(root: Path) -> bool:
+    try:
+        with os.scandir(root) as it:
+            next(it, None)
+    except OSError:
+        return False
+    return True
+
+
+def _describe(error: OSError) -> str:
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or errno.errorcode.get(error.errno or 0, "") or str(error)
+
+
+class _Walker:
+    """One walk over one volume; holds the state that protects against loops and huge trees."""
+
+    def __init__(self, root: Path, max_files: int) -> None:
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.max_files = max_files
+        self.seen = 0
+        self.truncated = False
+        self.images: list[ImageRef] = []
+        self.skipped: list[Skipped] = []
+        self.visited: set[tuple[int, int]] = set()
+
+    def inside(self, real_path: str) -> bool:
+        """True when a resolved path stays on the volume."""
+        return real_path == self.real_root or real_path.startswith(
+            self.real_root.rstrip(os.sep) + os.sep
+        )
+
+    def skip(self, rel: PurePosixPath, reason: str) -> None:
+        self.skipped.append(Skipped(rel, reason))
+
+    def entries(self, folder: Path, rel: PurePosixPath) -> Iterator[os.DirEntry[str]] | None:
+        """Sorted entries of one folder, or None (recorded as skipped) when it cannot be read."""
+        try:
+            with os.scandir(folder) as it:
+                return iter(sorted(it, key=lambda e: natural_key(e.name)))
+        except OSError as error:
+            if not _root_readable(self.root):
+                raise _gone(self.root, _describe(error)) from error
+            self.skip(rel, f"folder could not be read ({_describe(error)}); not scanned")
+            return None
+
+    def walk(self) -> None:
+        """Depth-first walk with an explicit stack, so a very deep tree cannot overflow Python."""
+        stack: list[tuple[Path, PurePosixPath]] = [(self.root, PurePosixPath())]
+        while stack and not self.truncated:
+            folder, rel = stack.pop()
+            subfolders = self.walk_folder(folder, rel)
+            stack.extend(reversed(subfolders))
+
+    def walk_folder(self, folder: Path, rel: PurePosixPath) -> list[tuple[Path, PurePosixPath]]:
+        """List one folder's images; return its sub-folders still to be walked."""
+        subfolders: list[tuple[Path, PurePosixPath]] = []
+        try:
+            info = os.stat(folder)
+        except OSError as error:
+            if not _root_readable(self.root):
+                raise _gone(self.root, _describe(error)) from error
+            self.skip(rel, f"folder could not be read ({_describe(error)}); not scanned")
+            return subfolders
+        key = (info.st_dev, info.st_ino)
+        if key in self.visited:
+            self.skip(rel, "folder was already listed through another path; not read twice")
+            return subfolders
+        self.visited.add(key)
+        entries = self.entries(folder, rel)
+        if entries is None:
+            return subfolders
+        for entry in entries:
+            if self.seen >= self.max_files:
+                self.truncated = True
+                break
+            self.seen += 1
+            if is_system_entry(entry.name):
+                continue
+            entry_rel = rel / entry.name
+            try:
+                self.visit(entry, entry_rel, subfolders)
+            except OSError as error:
+                if not _root_readable(self.root):
+                    raise _gone(self.root, _describe(error)) from error
+                self.skip(entry_rel, f"could not be read ({_describe(error)}); not read")
+        return subfolders
+
+    def visit(
+        self,
+        entry: os.DirEntry[str],
+        rel: PurePosixPath,
+        subfolders: list[tuple[Path, PurePosixPath]],
+    ) -> None:
+        """Decide what to do with one entry: descend, list as an image, skip, or ignore."""
+        path = Path(entry.path)
+        if entry.is_symlink():
+            real = os.path.realpath(path)
+            if not self.inside(real):
+                if os.path.isdir(real):
+                    self.skip(rel, "link to a folder outside the stick; not followed")
+                elif is_supported(entry.name):
+                    self.skip(rel, "link points outside the stick; not read")
+                return
+            if not os.path.exists(real):
+                if is_supported(entry.name):
+                    self.skip(rel, "link points to a file that does not exist; not read")
+                return
+        if entry.is_dir(follow_symlinks=True):
+            subfolders.append((path, rel))
+            return
+        if not is_supported(entry.name):
+            return
+        if not entry.is_file(follow_symlinks=True):
+            self.skip(rel, "not a regular file (device or pipe); not read")
+            return
+        size = entry.stat(follow_symlinks=True).st_size
+        case = str(rel.parent) if rel.parent.parts else ROOT_CASE
+        self.images.append(ImageRef(self.root, rel, case, size))
+
+
+def list_volume(root: Path, *, max_files: int = 100_000) -> VolumeListing:
+    """List the images on a volume without writing to it.
+
+    ``max_files`` caps how many folder entries (files and folders, any kind) are looked at; when
+    the cap is reached the listing stops and a :class:`Skipped` entry says so. Raises
+    :class:`~appliance.errors.VolumeGone` when the top folder itself cannot be read.
+    """
+    root = Path(root)
+    try:
+        if not os.path.isdir(root):
+            raise _gone(root, f"{root} is not there")
+        with os.scandir(root):
+            pass
+    except OSError as error:
+        raise _gone(root, _describe(error)) from error
+    walker = _Walker(root, max_files)
+    walker.walk()
+    if walker.truncated:
+        walker.skip(
+            PurePosixPath("."),
+            f"the stick holds more than {max_files} files and folders; "
+            "only the first ones were looked at",
+        )
+    images = sorted(
+        walker.images, key=lambda ref: (natural_key(ref.case), natural_key(ref.relpath.name))
+    )
+    return VolumeListing(root=root, images=images, skipped=walker.skipped)

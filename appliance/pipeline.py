@@ -1,0 +1,256 @@
+"""One scan of one stick: ingest → inference → decision → store, image by image.
+
+The pipeline is the only place that knows the order of the stages; the CLI, the watcher and the
+GUI all call :meth:`Analyzer.scan`. Each image's row is written as soon as it is done, so a scan
+that is cancelled, loses its stick or crashes keeps everything it had finished, and a later scan of
+the same stick reuses those results instead of analysing the images again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appliance.decision import CaseVerdict, Decision, case_verdict, decide
+from appliance.errors import ImageError, VolumeGone
+from appliance.inference.card import Thresholds
+from appliance.inference.classifier import Classifier
+from appliance.ingest import ImageRef, list_volume, read_image, thumbnail_jpeg
+from appliance.store import Store
+
+REMOVED_MESSAGE = "not analysed: the USB stick was removed before this image was read"
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """What happened to one image: the JSON contract of ``scan --format json``."""
+
+    path: str
+    case: str
+    status: str  # "ok" or "error"
+    decision: Decision
+    p_malignant: float | None
+    error: str | None
+    image_id: int
+    reused: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "case": self.case,
+            "status": self.status,
+            "decision": self.decision.value,
+            "p_malignant": None if self.p_malignant is None else round(self.p_malignant, 6),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    done: int
+    total: int
+    latest: ImageOutcome | None
+
+
+@dataclass
+class ScanSummary:
+    scan_id: int
+    status: str  # complete | interrupted | cancelled | failed
+    message: str | None
+    outcomes: list[ImageOutcome] = field(default_factory=list)
+
+    @property
+    def cases(self) -> list[CaseVerdict]:
+        return verdicts(self.outcomes)
+
+
+def verdicts(outcomes: list[ImageOutcome]) -> list[CaseVerdict]:
+    """Case verdicts in the order cases first appear."""
+    grouped: dict[str, list[ImageOutcome]] = {}
+    for outcome in outcomes:
+        grouped.setdefault(outcome.case, []).append(outcome)
+    return [
+        case_verdict(case, [(o.path, o.decision, o.p_malignant) for o in items])
+        for case, items in grouped.items()
+    ]
+
+
+class Analyzer:
+    """Runs scans with one verified model into one store."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        store: Store,
+        device: str,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.store = store
+        self.device = device
+        self.card = classifier.bundle.card
+        self.thresholds = thresholds or self.card.thresholds
+
+    def scan(
+        self,
+        root: Path,
+        *,
+        label: str | None = None,
+        source: str = "folder",
+        on_progress: Callable[[ScanProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ScanSummary:
+        """Analyse every image on the volume mounted at ``root``; never writes to it."""
+        root = Path(root)
+        scan_id = self.store.start_scan(
+            source=source,
+            volume_label=label or root.name,
+            volume_path=str(root),
+            device=self.device,
+            model_name=self.card.name,
+            model_version=self.card.version,
+            model_sha256=self.card.sha256,
+            backend=self.classifier.backend_name,
+            thresholds={
+                "benign_below": self.thresholds.benign_below,
+                "malignant_at": self.thresholds.malignant_at,
+                "operating_point": self.thresholds.operating_point,
+            },
+        )
+        summary = ScanSummary(scan_id, "running", None)
+        try:
+            listing = list_volume(root)
+        except VolumeGone as exc:
+            return self._finish(summary, "interrupted", str(exc))
+        total = len(listing.images) + len(listing.skipped)
+        for skipped in listing.skipped:
+            case = skipped.relpath.parent.as_posix()
+            outcome = self._record_error(
+                scan_id, str(skipped.relpath), case if case != "." else "(root)", skipped.reason
+            )
+            summary.outcomes.append(outcome)
+        self._progress(on_progress, summary, total)
+        for position, ref in enumerate(listing.images):
+            if cancel is not None and cancel.is_set():
+                return self._finish(
+                    summary,
+                    "cancelled",
+                    f"cancelled after {position} of {len(listing.images)} images",
+                )
+            try:
+                outcome = self._analyse(scan_id, ref)
+            except VolumeGone as exc:
+                for missing in listing.images[position:]:
+                    summary.outcomes.append(
+                        self._record_error(
+                            scan_id, str(missing.relpath), missing.case, REMOVED_MESSAGE
+                        )
+                    )
+                return self._finish(summary, "interrupted", str(exc))
+            summary.outcomes.append(outcome)
+            self._progress(on_progress, summary, total)
+        return self._finish(summary, "complete", None)
+
+    def _analyse(self, scan_id: int, ref: ImageRef) -> ImageOutcome:
+        started = time.perf_counter()
+        try:
+            loaded = read_image(ref.path, volume_root=ref.volume)
+        except ImageError as exc:
+            return self._record_error(scan_id, str(ref.relpath), ref.case, str(exc), ref.size_bytes)
+        previous = self.store.find_result(loaded.sha256, self.card.sha256)
+        if previous is not None and previous.p_malignant is not None:
+            decision = decide(previous.p_malignant, self.thresholds)
+            image_id = self.store.record_image(
+                scan_id,
+                path=str(ref.relpath),
+                case=ref.case,
+                sha256=loaded.sha256,
+                size_bytes=loaded.size_bytes,
+                width=loaded.width,
+                height=loaded.height,
+                status="ok",
+                decision=decision.value,
+                p_malignant=previous.p_malignant,
+                error=None,
+                tiles=previous.tiles,
+                thumbnail=previous.thumbnail or thumbnail_jpeg(loaded.image),
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                reused_from=previous.id,
+            )
+            return ImageOutcome(
+                str(ref.relpath),
+                ref.case,
+                "ok",
+                decision,
+                previous.p_malignant,
+                None,
+                image_id,
+                True,
+            )
+        try:
+            prediction = self.classifier.classify(loaded.image)
+        except ImageError as exc:
+            return self._record_error(
+                scan_id, str(ref.relpath), ref.case, str(exc), loaded.size_bytes, loaded.sha256
+            )
+        decision = decide(prediction.p_malignant, self.thresholds)
+        image_id = self.store.record_image(
+            scan_id,
+            path=str(ref.relpath),
+            case=ref.case,
+            sha256=loaded.sha256,
+            size_bytes=loaded.size_bytes,
+            width=loaded.width,
+            height=loaded.height,
+            status="ok",
+            decision=decision.value,
+            p_malignant=prediction.p_malignant,
+            error=None,
+            tiles=prediction.tiles.to_dict() if prediction.tiles else None,
+            thumbnail=thumbnail_jpeg(loaded.image),
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+        return ImageOutcome(
+            str(ref.relpath), ref.case, "ok", decision, prediction.p_malignant, None, image_id
+        )
+
+    def _record_error(
+        self,
+        scan_id: int,
+        path: str,
+        case: str,
+        message: str,
+        size_bytes: int | None = None,
+        sha256: str | None = None,
+    ) -> ImageOutcome:
+        image_id = self.store.record_image(
+            scan_id,
+            path=path,
+            case=case,
+            sha256=sha256,
+            size_bytes=size_bytes,
+            width=None,
+            height=None,
+            status="error",
+            decision=Decision.UNASSESSABLE.value,
+            p_malignant=None,
+            error=message,
+            tiles=None,
+            thumbnail=None,
+            elapsed_ms=None,
+        )
+        return ImageOutcome(path, case, "error", Decision.UNASSESSABLE, None, message, image_id)
+
+    def _finish(self, summary: ScanSummary, status: str, message: str | None) -> ScanSummary:
+        summary.status, summary.message = status, message
+        self.store.finish_scan(summary.scan_id, status, message)
+        return summary
+
+    @staticmethod
+    def _progress(callback, summary: ScanSummary, total: int) -> None:
+        if callback is not None:
+            latest = summary.outcomes[-1] if summary.outcomes else None
+            callback(ScanProgress(len(summary.outcomes), total, latest))

@@ -1,0 +1,73 @@
+"""The one preprocessing function shared by the trainer and the appliance (invariant 2).
+
+The trainer imports :func:`preprocess` to build its training arrays and the appliance calls it on
+every image or tile before inference, so a model always sees pixels prepared exactly as it was
+trained on. Only numpy and Pillow are used: this module runs on the Pi.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+Scaling = Literal["minus_one_to_one", "zero_to_one", "raw"]
+SCALINGS: tuple[Scaling, ...] = ("minus_one_to_one", "zero_to_one", "raw")
+
+# Background for transparent pixels: a slide's glass is white, so transparency becomes white too.
+_WHITE = (255, 255, 255)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Return ``image`` as 8-bit RGB, whatever mode it was stored in.
+
+    Transparent pixels are composited on white (the colour of empty glass), 16-bit greyscale is
+    scaled down rather than clipped, and palette/CMYK images are converted by Pillow.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = float(array.max()) or 1.0
+        scaled = (array * (255.0 / max(peak, 255.0))).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(scaled).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, _WHITE)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def scale_pixels(pixels: np.ndarray, scaling: Scaling) -> np.ndarray:
+    """Map uint8 pixel values to the range the model was trained on, as float32."""
+    values = pixels.astype(np.float32)
+    if scaling == "minus_one_to_one":  # MobileNet family: x / 127.5 - 1
+        return values / np.float32(127.5) - np.float32(1.0)
+    if scaling == "zero_to_one":
+        return values / np.float32(255.0)
+    if scaling == "raw":
+        return values
+    raise ValueError(f"unknown scaling {scaling!r}; expected one of {', '.join(SCALINGS)}")
+
+
+def preprocess(
+    image: Image.Image | np.ndarray,
+    size: tuple[int, int],
+    scaling: Scaling = "minus_one_to_one",
+) -> np.ndarray:
+    """Turn one image (or tile) into a model input of shape ``(height, width, 3)``, float32.
+
+    ``size`` is ``(height, width)``. The image is converted to RGB and resized with bilinear
+    interpolation (Pillow's, identical on every platform) without keeping the aspect ratio:
+    training patches and tiles are square, and a few edge patches that are not must still fill
+    the input.
+    """
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    rgb = to_rgb(image)
+    height, width = size
+    if rgb.size != (width, height):
+        rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
+    return scale_pixels(np.asarray(rgb, dtype=np.uint8), scaling)

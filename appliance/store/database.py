@@ -1,0 +1,662 @@
+"""The appliance's one local database: scans, per-image results, human reviews and an audit log.
+
+Why SQLite in WAL mode with ``synchronous=FULL``: the Pi can lose power at any moment, and a
+result that was shown to a technician must still be there after the reboot. Why one connection
+behind a lock: the scan worker writes from its thread while the GUI reads from its own, and a
+single serialised connection is the simplest thing that cannot interleave a half-written scan
+with a read. Every sqlite3 failure a person can meet is turned into a :class:`StoreError` that
+says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from appliance.errors import ApplianceError, StoreError
+from appliance.store.migrations import LATEST_VERSION, check_not_newer, migrate, schema_version
+from appliance.store.records import (
+    DECISIONS,
+    IMAGE_STATUSES,
+    SCAN_STATUSES,
+    AuditRecord,
+    ImageRecord,
+    ReviewRecord,
+    ScanRecord,
+)
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+_SCAN_AUDIT_FIELDS = (
+    "source",
+    "volume_label",
+    "volume_path",
+    "device",
+    "model_name",
+    "model_version",
+    "model_sha256",
+    "backend",
+)
+
+
+class NotFound(StoreError, LookupError):
+    """A scan or image id that is not in the database."""
+
+
+class InvalidReview(ApplianceError, ValueError):
+    """A review the reviewer must complete before it can be saved (the message says what)."""
+
+
+def utc_now() -> str:
+    """UTC ISO-8601 with milliseconds: sorts as text, and is the same on every appliance."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def translate(exc: BaseException, path: Path, action: str) -> StoreError:
+    """Word a sqlite3/OS failure for the technician or admin who has to act on it."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    lowered = text.lower()
+    where = f"the appliance database ({path})"
+    if isinstance(exc, OSError):
+        import errno
+
+        if exc.errno == errno.ENOSPC:
+            name = "SQLITE_FULL"
+        elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            name = "SQLITE_READONLY"
+    if name.startswith("SQLITE_FULL") or "disk is full" in lowered or "no space" in lowered:
+        return StoreError(
+            f"Could not {action}: the disk holding {where} is full. Free some space (for example"
+            " remove old exported reports or backups) and try again."
+        )
+    if (
+        name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN", "SQLITE_AUTH"))
+        or "readonly" in lowered
+        or "read-only" in lowered
+        or "unable to open" in lowered
+    ):
+        return StoreError(
+            f"Could not {action}: {where} cannot be opened for writing. Check that the storage"
+            " is not read-only or full and that the appliance user may write to that folder,"
+            f" then restart the appliance. ({text})"
+        )
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or (
+        "not a database" in lowered or "malformed" in lowered
+    ):
+        return StoreError(
+            f"Could not {action}: {where} is damaged ({text}). Ask the admin to restore the"
+            " latest database backup to that path, or to move the damaged file aside so that"
+            " a new, empty database is started; then restart the appliance."
+        )
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in lowered:
+        return StoreError(
+            f"Could not {action}: {where} is in use by another program. Close it (or restart"
+            " the appliance) and try again."
+        )
+    if name.startswith("SQLITE_IOERR") or "disk i/o" in lowered:
+        return StoreError(
+            f"Could not {action}: reading or writing {where} failed ({text}). The SD card may"
+            " be failing: make a backup now and ask the admin to check the storage."
+        )
+    if isinstance(exc, OSError):
+        return StoreError(
+            f"Could not {action}: the folder for {where} cannot be used ({text}). Check that the"
+            " storage is mounted and writable, then restart the appliance."
+        )
+    return StoreError(f"Could not {action}: {where} reported an error ({text}).")
+
+
+@contextlib.contextmanager
+def _guard(path: Path, action: str) -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise translate(exc, path, action) from exc
+
+
+class Store:
+    """The appliance's database. Open with :meth:`Store.open`; use as a context manager."""
+
+    def __init__(self, path: Path, db: sqlite_utils.Database) -> None:
+        self.path = path
+        self.db = db
+        self._lock = threading.RLock()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed), check and migrate the database at ``path``."""
+        path = Path(path)
+        conn: sqlite3.Connection | None = None
+        try:
+            with _guard(path, "open the database"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+                )
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                # Reading the header first: a file that is not a database fails here, in words.
+                check_not_newer(schema_version(conn), str(path))
+                cls._check_integrity(conn, path)
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    log.warning("journal_mode is %s, not wal, for %s", mode, path)
+                conn.execute("PRAGMA synchronous = FULL")
+                migrate(conn, str(path))
+                db = sqlite_utils.Database(conn)
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return cls(path, db)
+
+    @staticmethod
+    def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+        """``quick_check`` at every start: a damaged file is reported before anything is added."""
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if rows != ["ok"]:
+            lines = [line.strip("* ") for row in rows for line in row.splitlines()]
+            detail = "; ".join(line for line in lines if line)[:200]
+            raise StoreError(
+                f"The appliance database ({path}) is damaged ({detail}). Ask the admin to restore"
+                " the latest database backup to that path, or to move the damaged file aside so"
+                " that a new, empty database is started; then restart the appliance."
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock, _guard(self.path, "read the schema version"):
+            return schema_version(self.db.conn)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self, action: str) -> Iterator[sqlite_utils.Database]:
+        """One ``BEGIN IMMEDIATE`` transaction under the lock: all of it lands, or none."""
+        with self._lock, _guard(self.path, action):
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _rows(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> list[dict]:
+        with self._lock, _guard(self.path, "read the database"):
+            return list(self.db.query(sql, params))
+
+    def _insert(self, db: sqlite_utils.Database, table: str, values: dict[str, Any]) -> int:
+        columns = ", ".join(values)
+        marks = ", ".join(f":{k}" for k in values)
+        cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
+        return int(cursor.lastrowid)
+
+    def _audit_in(
+        self,
+        db: sqlite_utils.Database,
+        event: str,
+        *,
+        actor: str | None,
+        scan_id: int | None,
+        image_id: int | None,
+        payload: dict[str, Any],
+    ) -> int:
+        return self._insert(
+            db,
+            "audit",
+            {
+                "at": utc_now(),
+                "event": event,
+                "scan_id": scan_id,
+                "image_id": image_id,
+                "actor": actor,
+                "payload_json": _dumps(payload),
+            },
+        )
+
+    # -- scans ---------------------------------------------------------------------------------
+
+    def start_scan(
+        self,
+        *,
+        source: str,
+        volume_label: str | None,
+        volume_path: str | None,
+        device: str | None,
+        model_name: str,
+        model_version: str,
+        model_sha256: str,
+        backend: str | None,
+        thresholds: dict[str, Any],
+    ) -> int:
+        """Record that a scan began (status ``running``) and return its id."""
+        values = {
+            "started_at": utc_now(),
+            "status": "running",
+            "source": source,
+            "volume_label": volume_label,
+            "volume_path": volume_path,
+            "device": device,
+            "model_name": model_name,
+            "model_version": model_version,
+            "model_sha256": model_sha256,
+            "backend": backend,
+            "thresholds_json": _dumps(thresholds),
+        }
+        with self._write("record the start of the scan") as db:
+            scan_id = self._insert(db, "scans", values)
+            self._audit_in(
+                db,
+                "scan_started",
+                actor=None,
+                scan_id=scan_id,
+                image_id=None,
+                payload={
+                    **{k: v for k, v in values.items() if k in _SCAN_AUDIT_FIELDS},
+                    "thresholds": thresholds,
+                },
+            )
+        return scan_id
+
+    def finish_scan(self, scan_id: int, status: str, message: str | None = None) -> None:
+        """Close a scan as complete, interrupted (stick pulled), cancelled or failed."""
+        if status not in SCAN_STATUSES or status == "running":
+            raise ValueError(f"a scan cannot finish with status {status!r}")
+        with self._write("record the end of the scan") as db:
+            self._require(db, "scans", scan_id, "scan")
+            db.execute(
+                "UPDATE scans SET status = ?, message = ?, finished_at = ? WHERE id = ?",
+                (status, message, utc_now(), scan_id),
+            )
+            self._audit_in(
+                db,
+                "scan_finished",
+                actor=None,
+                scan_id=scan_id,
+                image_id=None,
+                payload={"status": status, "message": message},
+            )
+
+    def _require(self, db: sqlite_utils.Database, table: str, row_id: int, what: str) -> None:
+        found = db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone()
+        if found is None:
+            raise NotFound(f"There is no {what} number {row_id} in the database.")
+
+    _SCAN_SELECT = """
+        SELECT s.*,
+            COUNT(i.id) AS n_images,
+            COALESCE(SUM(i.status = 'error'), 0) AS n_errors,
+            {counts}
+        FROM scans s LEFT JOIN images i ON i.scan_id = s.id
+    """
+    _EFFECTIVE = (
+        "CASE WHEN {a}.status = 'error' OR {a}.decision IS NULL"
+        " THEN 'unassessable' ELSE {a}.decision END"
+    )
+
+    def _scan_select(self) -> str:
+        effective = self._EFFECTIVE.format(a="i")
+        counts = ",\n".join(f"COALESCE(SUM({effective} = '{d}'), 0) AS n_{d}" for d in DECISIONS)
+        return self._SCAN_SELECT.format(counts=counts)
+
+    def scans(
+        self,
+        *,
+        search: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        decision: str | None = None,
+        limit: int = 200,
+    ) -> list[ScanRecord]:
+        """Scans newest first.
+
+        ``search`` matches (case-insensitively, as plain text) the volume label or path, any case
+        name or any image path. ``since``/``until`` are inclusive UTC dates. ``decision`` keeps
+        scans with at least one image of that decision (read errors count as unassessable).
+        """
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": int(limit)}
+        if search:
+            params["q"] = _like(search.strip())
+            where.append(
+                "(s.volume_label LIKE :q ESCAPE '\\' OR s.volume_path LIKE :q ESCAPE '\\'"
+                " OR EXISTS (SELECT 1 FROM images j WHERE j.scan_id = s.id"
+                " AND (j.case_name LIKE :q ESCAPE '\\' OR j.path LIKE :q ESCAPE '\\')))"
+            )
+        if since is not None:
+            params["since"] = _day(since).isoformat()
+            where.append("s.started_at >= :since")
+        if until is not None:
+            params["until"] = (_day(until) + timedelta(days=1)).isoformat()
+            where.append("s.started_at < :until")
+        if decision is not None:
+            if decision not in DECISIONS:
+                raise ValueError(f"unknown decision {decision!r}; expected one of {DECISIONS}")
+            params["decision"] = decision
+            where.append(
+                "EXISTS (SELECT 1 FROM images j WHERE j.scan_id = s.id AND "
+                + self._EFFECTIVE.format(a="j")
+                + " = :decision)"
+            )
+        sql = self._scan_select()
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " GROUP BY s.id ORDER BY s.started_at DESC, s.id DESC LIMIT :limit"
+        return [ScanRecord.from_row(r) for r in self._rows(sql, params)]
+
+    def scan(self, scan_id: int) -> ScanRecord:
+        rows = self._rows(self._scan_select() + " WHERE s.id = ? GROUP BY s.id", (scan_id,))
+        if not rows:
+            raise NotFound(f"There is no scan number {scan_id} in the database.")
+        return ScanRecord.from_row(rows[0])
+
+    # -- images --------------------------------------------------------------------------------
+
+    def record_image(
+        self,
+        scan_id: int,
+        *,
+        path: str,
+        case: str,
+        sha256: str | None,
+        size_bytes: int | None,
+        width: int | None,
+        height: int | None,
+        status: str,
+        decision: str | None,
+        p_malignant: float | None,
+        error: str | None,
+        tiles: Any | None,
+        thumbnail: bytes | None,
+        elapsed_ms: float | None,
+        reused_from: int | None = None,
+    ) -> int:
+        """Store one image's result (or its read error) and return the row id.
+
+        An ``ok`` row needs a decision; an ``error`` row needs the error in words, because the
+        report must say why an image has no result.
+        """
+        if status not in IMAGE_STATUSES:
+            raise ValueError(f"image status must be one of {IMAGE_STATUSES}, not {status!r}")
+        if decision is not None:
+            decision = str(decision)
+            if decision not in DECISIONS:
+                raise ValueError(f"unknown decision {decision!r}; expected one of {DECISIONS}")
+        if status == "ok" and decision is None:
+            raise ValueError("an image analysed without error needs a decision")
+        if status == "error" and not (error and error.strip()):
+            raise ValueError("an image that could not be analysed needs the error in words")
+        values = {
+            "scan_id": scan_id,
+            "path": path,
+            "case_name": case,
+            "sha256": sha256,
+            "size_bytes": size_bytes,
+            "width": width,
+            "height": height,
+            "status": status,
+            "decision": decision,
+            "p_malignant": None if p_malignant is None else float(p_malignant),
+            "error": error,
+            "tiles_json": None if tiles is None else _dumps(tiles),
+            "thumbnail": None if thumbnail is None else sqlite3.Binary(thumbnail),
+            "elapsed_ms": elapsed_ms,
+            "reused_from_image_id": reused_from,
+            "created_at": utc_now(),
+        }
+        with self._write("save the image result") as db:
+            self._require(db, "scans", scan_id, "scan")
+            if reused_from is not None:
+                self._require(db, "images", reused_from, "image")
+            image_id = self._insert(db, "images", values)
+            self._audit_in(
+                db,
+                "image_result",
+                actor=None,
+                scan_id=scan_id,
+                image_id=image_id,
+                payload={
+                    "path": path,
+                    "case": case,
+                    "sha256": sha256,
+                    "status": status,
+                    "decision": decision,
+                    "p_malignant": values["p_malignant"],
+                    "error": error,
+                    "reused_from": reused_from,
+                },
+            )
+        return image_id
+
+    def find_result(self, sha256: str, model_sha256: str) -> ImageRecord | None:
+        """The latest good result for these exact bytes under this exact model, if any.
+
+        Lets a re-scan of the same stick skip inference. The caller re-decides from the stored
+        probability if the thresholds have changed since.
+        """
+        rows = self._rows(
+            """SELECT i.* FROM images i JOIN scans s ON s.id = i.scan_id
+               WHERE i.sha256 = ? AND s.model_sha256 = ? AND i.status = 'ok'
+               ORDER BY i.id DESC LIMIT 1""",
+            (sha256, model_sha256),
+        )
+        return ImageRecord.from_row(rows[0]) if rows else None
+
+    def images(self, scan_id: int) -> list[ImageRecord]:
+        """The scan's images, ordered by case, then path."""
+        rows = self._rows(
+            """SELECT * FROM images WHERE scan_id = ?
+               ORDER BY case_name COLLATE NOCASE, case_name, path COLLATE NOCASE, path, id""",
+            (scan_id,),
+        )
+        return [ImageRecord.from_row(r) for r in rows]
+
+    def image(self, image_id: int) -> ImageRecord:
+        rows = self._rows("SELECT * FROM images WHERE id = ?", (image_id,))
+        if not rows:
+            raise NotFound(f"There is no image number {image_id} in the database.")
+        return ImageRecord.from_row(rows[0])
+
+    # -- reviews -------------------------------------------------------------------------------
+
+    def add_review(
+        self,
+        image_id: int,
+        *,
+        reviewer: str,
+        agreed: bool,
+        corrected_decision: str | None,
+        note: str = "",
+    ) -> int:
+        """Append a person's review of one AI result; the AI result itself is never changed."""
+        reviewer = (reviewer or "").strip()
+        if not reviewer:
+            raise InvalidReview("Enter the reviewer's name before saving the review.")
+        if corrected_decision is not None:
+            corrected_decision = str(corrected_decision)
+        if agreed:
+            corrected_decision = None
+        else:
+            if not corrected_decision:
+                raise InvalidReview(
+                    "When you do not agree with the AI result, choose the correct decision"
+                    " (malignant, benign, indeterminate or unassessable)."
+                )
+            if corrected_decision not in DECISIONS:
+                raise InvalidReview(
+                    f"{corrected_decision!r} is not a decision; choose malignant, benign,"
+                    " indeterminate or unassessable."
+                )
+        values = {
+            "image_id": image_id,
+            "reviewer": reviewer,
+            "agreed": int(bool(agreed)),
+            "corrected_decision": corrected_decision,
+            "note": note or "",
+            "created_at": utc_now(),
+        }
+        with self._write("save the review") as db:
+            row = db.execute("SELECT scan_id FROM images WHERE id = ?", (image_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"There is no image number {image_id} in the database.")
+            review_id = self._insert(db, "reviews", values)
+            self._audit_in(
+                db,
+                "review",
+                actor=reviewer,
+                scan_id=row[0],
+                image_id=image_id,
+                payload={
+                    "review_id": review_id,
+                    "agreed": bool(agreed),
+                    "corrected_decision": corrected_decision,
+                    "note": values["note"],
+                },
+            )
+        return review_id
+
+    def reviews(self, image_id: int) -> list[ReviewRecord]:
+        """All reviews of an image, oldest first (the last one is in force)."""
+        rows = self._rows("SELECT * FROM reviews WHERE image_id = ? ORDER BY id", (image_id,))
+        return [ReviewRecord.from_row(r) for r in rows]
+
+    def latest_reviews(self, scan_id: int) -> dict[int, ReviewRecord]:
+        """The review in force for each reviewed image of a scan."""
+        rows = self._rows(
+            """SELECT r.* FROM reviews r
+               WHERE r.id IN (SELECT MAX(r2.id) FROM reviews r2 JOIN images i ON i.id = r2.image_id
+                              WHERE i.scan_id = ? GROUP BY r2.image_id)""",
+            (scan_id,),
+        )
+        return {r["image_id"]: ReviewRecord.from_row(r) for r in rows}
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        event: str,
+        *,
+        actor: str | None = None,
+        scan_id: int | None = None,
+        image_id: int | None = None,
+        **payload: Any,
+    ) -> int:
+        """Append one entry to the audit log (e.g. "report_exported", "model_changed")."""
+        with self._write("write the audit log") as db:
+            return self._audit_in(
+                db, event, actor=actor, scan_id=scan_id, image_id=image_id, payload=payload
+            )
+
+    def audit_log(self, limit: int = 500) -> list[AuditRecord]:
+        """The newest ``limit`` audit entries, newest first."""
+        rows = self._rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (int(limit),))
+        return [AuditRecord.from_row(r) for r in rows]
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        rows = self._rows("SELECT value_json FROM settings WHERE key = ?", (key,))
+        if not rows:
+            return default
+        try:
+            return json.loads(rows[0]["value_json"])
+        except ValueError:
+            return default
+
+    def settings(self) -> dict[str, Any]:
+        rows = self._rows("SELECT key, value_json FROM settings ORDER BY key")
+        return {r["key"]: json.loads(r["value_json"]) for r in rows}
+
+    def set_setting(self, key: str, value: Any, actor: str | None) -> None:
+        """Store a JSON-serialisable value; the old and new values go to the audit log."""
+        encoded = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        with self._write("save the setting") as db:
+            row = db.execute("SELECT value_json FROM settings WHERE key = ?", (key,)).fetchone()
+            old = json.loads(row[0]) if row else None
+            db.execute(
+                """INSERT INTO settings (key, value_json, updated_at, updated_by)
+                   VALUES (?, ?, ?, ?)
+                   ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json,
+                       updated_at = excluded.updated_at, updated_by = excluded.updated_by""",
+                (key, encoded, utc_now(), actor),
+            )
+            self._audit_in(
+                db,
+                "setting_changed",
+                actor=actor,
+                scan_id=None,
+                image_id=None,
+                payload={"key": key, "old": old, "new": value},
+            )
+
+    # -- backup --------------------------------------------------------------------------------
+
+    def backup(self, dest: Path) -> Path:
+        """Copy the live database to ``dest`` with SQLite's online backup API.
+
+        The copy is written beside ``dest`` first and renamed into place only when complete and
+        checked, so a pulled stick or full disk never leaves a half backup under the real name.
+        The copy is switched to a single-file journal so it can be carried as one file.
+        """
+        dest = Path(dest)
+        part = dest.with_name(dest.name + ".part")
+        with self._lock, _guard(dest, "write the backup"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            part.unlink(missing_ok=True)
+            target = sqlite3.connect(str(part))
+            try:
+                self.db.conn.backup(target)
+                target.execute("PRAGMA journal_mode = DELETE")
+                rows = [str(r[0]) for r in target.execute("PRAGMA quick_check").fetchall()]
+            finally:
+                target.close()
+            if rows != ["ok"]:
+                part.unlink(missing_ok=True)
+                raise StoreError(f"The backup copy at {dest} failed its check; try again.")
+            with open(part, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(part, dest)
+        return dest
+
+
+def _day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+__all__ = ["LATEST_VERSION", "InvalidReview", "NotFound", "Store", "translate", "utc_now"]

@@ -1,0 +1,157 @@
+"""Versioned schema changes, applied in order and tracked in ``PRAGMA user_version``.
+
+Appliances in the field are updated, never wiped: every schema change is a new numbered
+:class:`Migration` appended to :data:`MIGRATIONS` (never edit one that has shipped). Each runs in
+its own ``BEGIN IMMEDIATE`` transaction together with the bump of ``user_version``, so a power cut
+mid-migration leaves the database at the previous version, and re-opening simply continues.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from appliance.errors import StoreError
+from appliance.store.records import DECISIONS, IMAGE_STATUSES, SCAN_STATUSES
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+def _append_only(table: str, what: str) -> tuple[str, ...]:
+    """Triggers that refuse UPDATE and DELETE, so history cannot be rewritten quietly."""
+    return (
+        f"""CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{what} is append-only: entries cannot be changed'); END""",
+        f"""CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, '{what} is append-only: entries cannot be deleted'); END""",
+    )
+
+
+_V1 = (
+    f"""CREATE TABLE scans (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ({_in(SCAN_STATUSES)})),
+        message TEXT,
+        source TEXT NOT NULL,
+        volume_label TEXT,
+        volume_path TEXT,
+        device TEXT,
+        model_name TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        model_sha256 TEXT NOT NULL,
+        backend TEXT,
+        thresholds_json TEXT NOT NULL DEFAULT '{{}}'
+    )""",
+    f"""CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        scan_id INTEGER NOT NULL REFERENCES scans(id),
+        path TEXT NOT NULL,
+        case_name TEXT NOT NULL,
+        sha256 TEXT,
+        size_bytes INTEGER,
+        width INTEGER,
+        height INTEGER,
+        status TEXT NOT NULL CHECK (status IN ({_in(IMAGE_STATUSES)})),
+        decision TEXT CHECK (decision IS NULL OR decision IN ({_in(DECISIONS)})),
+        p_malignant REAL CHECK (p_malignant IS NULL OR (p_malignant >= 0 AND p_malignant <= 1)),
+        error TEXT,
+        tiles_json TEXT,
+        thumbnail BLOB,
+        elapsed_ms REAL,
+        reused_from_image_id INTEGER REFERENCES images(id),
+        created_at TEXT NOT NULL
+    )""",
+    f"""CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id),
+        reviewer TEXT NOT NULL CHECK (length(trim(reviewer)) > 0),
+        agreed INTEGER NOT NULL CHECK (agreed IN (0, 1)),
+        corrected_decision TEXT
+            CHECK (corrected_decision IS NULL OR corrected_decision IN ({_in(DECISIONS)})),
+        note TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        event TEXT NOT NULL,
+        scan_id INTEGER,
+        image_id INTEGER,
+        actor TEXT,
+        payload_json TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX images_sha256 ON images(sha256)",
+    "CREATE INDEX images_scan_id ON images(scan_id)",
+    "CREATE INDEX scans_started_at ON scans(started_at)",
+    "CREATE INDEX reviews_image_id ON reviews(image_id)",
+    *_append_only("audit", "the audit log"),
+    *_append_only("reviews", "the review history"),
+    """CREATE TRIGGER images_no_delete BEFORE DELETE ON images
+    BEGIN SELECT RAISE(ABORT, 'image results are kept: they cannot be deleted'); END""",
+)
+
+_V2 = (
+    """CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+    )""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "scans, images, reviews, audit", _V1),
+    Migration(2, "settings", _V2),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_not_newer(version: int, where: str) -> None:
+    """Refuse a database written by newer software: old code could misread or damage it."""
+    if version > LATEST_VERSION:
+        raise StoreError(
+            f"The database {where} was written by a newer version of the appliance software"
+            f" (schema {version}; this version understands up to {LATEST_VERSION})."
+            " Update the appliance software, or restore a backup made by this version."
+        )
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> int:
+    """Bring the schema up to :data:`LATEST_VERSION`; returns the version reached.
+
+    Idempotent: a migration already applied is skipped. The version is re-read inside each
+    write transaction, so two processes opening the same file cannot both apply a step.
+    """
+    check_not_newer(schema_version(conn), where)
+    for migration in MIGRATIONS:
+        if schema_version(conn) >= migration.version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = schema_version(conn)
+            check_not_newer(current, where)
+            if current < migration.version:
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return schema_version(conn)

@@ -1,0 +1,189 @@
+"""Immutable views of stored rows, so callers never hold a live cursor or a mutable row.
+
+The GUI reads these from one thread while the scan worker writes from another: a frozen copy
+cannot change under the reader's feet, and nothing can be "saved back" by accident.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from appliance.decision import Decision
+
+DECISIONS: tuple[str, ...] = tuple(d.value for d in Decision)
+SCAN_STATUSES: tuple[str, ...] = ("running", "complete", "interrupted", "cancelled", "failed")
+IMAGE_STATUSES: tuple[str, ...] = ("ok", "error")
+
+
+def _json(text: str | None, default: Any) -> Any:
+    """Decode a JSON column; a damaged value reads as ``default`` rather than breaking a list."""
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """One scan of one stick or folder, with per-decision counts of its images.
+
+    ``counts`` holds every decision word; an image that could not be read (``status == "error"``)
+    counts as ``unassessable`` there, because that is how a case treats it. ``n_errors`` says how
+    many of those were read errors.
+    """
+
+    id: int
+    started_at: str
+    finished_at: str | None
+    status: str
+    message: str | None
+    source: str
+    volume_label: str | None
+    volume_path: str | None
+    device: str | None
+    model_name: str
+    model_version: str
+    model_sha256: str
+    backend: str | None
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    n_images: int = 0
+    n_errors: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def finished_normally(self) -> bool:
+        return self.status == "complete"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ScanRecord:
+        return cls(
+            id=row["id"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            status=row["status"],
+            message=row["message"],
+            source=row["source"],
+            volume_label=row["volume_label"],
+            volume_path=row["volume_path"],
+            device=row["device"],
+            model_name=row["model_name"],
+            model_version=row["model_version"],
+            model_sha256=row["model_sha256"],
+            backend=row["backend"],
+            thresholds=_json(row["thresholds_json"], {}),
+            n_images=int(row.get("n_images") or 0),
+            n_errors=int(row.get("n_errors") or 0),
+            counts={d: int(row.get(f"n_{d}") or 0) for d in DECISIONS},
+        )
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """The result for one image file. ``path`` is relative to the stick's root (POSIX form)."""
+
+    id: int
+    scan_id: int
+    path: str
+    case: str
+    sha256: str | None
+    size_bytes: int | None
+    width: int | None
+    height: int | None
+    status: str
+    decision: str | None
+    p_malignant: float | None
+    error: str | None
+    tiles: Any | None
+    thumbnail: bytes | None = field(repr=False)
+    elapsed_ms: float | None
+    reused_from: int | None
+    created_at: str
+
+    @property
+    def name(self) -> str:
+        """The file name without its folders."""
+        return PurePosixPath(self.path).name or self.path
+
+    @property
+    def effective_decision(self) -> Decision:
+        """The decision a case counts: a read error is *unassessable*, never silently dropped."""
+        if self.status != "ok" or self.decision is None:
+            return Decision.UNASSESSABLE
+        return Decision(self.decision)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ImageRecord:
+        return cls(
+            id=row["id"],
+            scan_id=row["scan_id"],
+            path=row["path"],
+            case=row["case_name"],
+            sha256=row["sha256"],
+            size_bytes=row["size_bytes"],
+            width=row["width"],
+            height=row["height"],
+            status=row["status"],
+            decision=row["decision"],
+            p_malignant=row["p_malignant"],
+            error=row["error"],
+            tiles=_json(row["tiles_json"], None),
+            thumbnail=row["thumbnail"],
+            elapsed_ms=row["elapsed_ms"],
+            reused_from=row["reused_from_image_id"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """A person's verdict on one AI result. Later reviews supersede earlier ones; none is edited."""
+
+    id: int
+    image_id: int
+    reviewer: str
+    agreed: bool
+    corrected_decision: str | None
+    note: str
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ReviewRecord:
+        return cls(
+            id=row["id"],
+            image_id=row["image_id"],
+            reviewer=row["reviewer"],
+            agreed=bool(row["agreed"]),
+            corrected_decision=row["corrected_decision"],
+            note=row["note"] or "",
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One append-only audit entry."""
+
+    id: int
+    at: str
+    event: str
+    scan_id: int | None
+    image_id: int | None
+    actor: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AuditRecord:
+        return cls(
+            id=row["id"],
+            at=row["at"],
+            event=row["event"],
+            scan_id=row["scan_id"],
+            image_id=row["image_id"],
+            actor=row["actor"],
+            payload=_json(row["payload_json"], {}),
+        )

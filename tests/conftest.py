@@ -1,0 +1,40 @@
+"""Shared fixtures: where the real data lives and how tests that need it skip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("HISTO_SHARED", ROOT.parent / "shared"))
+DEMO_STICK = ROOT / "demo" / "usb"
+SHIPPED_MODEL = ROOT / "models" / "idc-mobilenetv2"
+TINY_BUNDLE = ROOT / "tests" / "data" / "tiny_bundle"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or a clean skip when the shared folder is not beside the project."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (../shared is absent on this machine)")
+    return path
+
+
+@pytest.fixture
+def shipped_model() -> Path:
+    if not (SHIPPED_MODEL / "card.json").exists():
+        pytest.fail(f"the shipped model bundle is missing: {SHIPPED_MODEL}")
+    return SHIPPED_MODEL
+
+
+@pytest.fixture
+def demo_stick(tmp_path: Path) -> Path:
+    """A private copy of the demo stick, so a test can add, damage or remove files."""
+    stick = tmp_path / "usb"
+    shutil.copytree(DEMO_STICK, stick)
+    return stick

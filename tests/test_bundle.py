@@ -1,0 +1,102 @@
+"""ModelBundle.load: a bundle is read, its model file verified, every defect refused in words."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from appliance.errors import ModelRejected
+from appliance.inference.bundle import ModelBundle, file_sha256
+from tests.conftest import TINY_BUNDLE
+
+
+@pytest.fixture
+def bundle_dir(tmp_path: Path) -> Path:
+    """A private copy of the committed tiny bundle, free to damage."""
+    target = tmp_path / "bundle"
+    shutil.copytree(TINY_BUNDLE, target)
+    return target
+
+
+def _edit_card(directory: Path, **changes: object) -> None:
+    card_path = directory / "card.json"
+    data = json.loads(card_path.read_text("utf-8"))
+    data.update(changes)
+    card_path.write_text(json.dumps(data), "utf-8")
+
+
+def test_loads_from_directory_and_from_card(bundle_dir: Path) -> None:
+    by_dir = ModelBundle.load(bundle_dir)
+    by_card = ModelBundle.load(bundle_dir / "card.json")
+    assert by_dir == by_card
+    assert by_dir.directory == bundle_dir.resolve()
+    assert by_dir.model_path == (bundle_dir / "model.tflite").resolve()
+    assert by_dir.card.name == "tiny-redness"
+    expected = hashlib.sha256((bundle_dir / "model.tflite").read_bytes()).hexdigest()
+    assert by_dir.card.sha256 == expected == file_sha256(by_dir.model_path)
+
+
+def test_flipped_byte_is_refused_with_both_hashes(bundle_dir: Path) -> None:
+    model = bundle_dir / "model.tflite"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    expected = json.loads((bundle_dir / "card.json").read_text("utf-8"))["sha256"]
+    actual = hashlib.sha256(bytes(data)).hexdigest()
+    with pytest.raises(ModelRejected) as caught:
+        ModelBundle.load(bundle_dir)
+    message = str(caught.value)
+    assert "tiny-redness" in message
+    assert expected[:12] in message and actual[:12] in message
+    assert "reinstall the model bundle or restore the file" in message.lower()
+    assert "will not run an unverified model" in message
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelRejected, match="does not exist"):
+        ModelBundle.load(tmp_path / "nowhere")
+
+
+def test_missing_card(bundle_dir: Path) -> None:
+    (bundle_dir / "card.json").unlink()
+    with pytest.raises(ModelRejected, match=r"has no card\.json"):
+        ModelBundle.load(bundle_dir)
+
+
+def test_invalid_json(bundle_dir: Path) -> None:
+    (bundle_dir / "card.json").write_text('{"name": "x",', "utf-8")
+    with pytest.raises(ModelRejected, match="not valid JSON"):
+        ModelBundle.load(bundle_dir)
+
+
+def test_card_not_an_object(bundle_dir: Path) -> None:
+    (bundle_dir / "card.json").write_text("[1, 2]", "utf-8")
+    with pytest.raises(ModelRejected, match="not a JSON object"):
+        ModelBundle.load(bundle_dir)
+
+
+def test_incomplete_card_names_the_card(bundle_dir: Path) -> None:
+    data = json.loads((bundle_dir / "card.json").read_text("utf-8"))
+    del data["labels"]
+    (bundle_dir / "card.json").write_text(json.dumps(data), "utf-8")
+    with pytest.raises(ModelRejected, match="incomplete or malformed") as caught:
+        ModelBundle.load(bundle_dir)
+    assert "card.json" in str(caught.value)
+
+
+def test_missing_model_file(bundle_dir: Path) -> None:
+    (bundle_dir / "model.tflite").unlink()
+    with pytest.raises(ModelRejected, match=r"'model\.tflite' of tiny-redness is missing"):
+        ModelBundle.load(bundle_dir)
+
+
+@pytest.mark.parametrize("name", ["../model.tflite", "/etc/hostname"])
+def test_file_outside_the_bundle_is_refused(bundle_dir: Path, name: str) -> None:
+    shutil.copy(bundle_dir / "model.tflite", bundle_dir.parent / "model.tflite")
+    _edit_card(bundle_dir, file=name)
+    with pytest.raises(ModelRejected, match="outside its folder"):
+        ModelBundle.load(bundle_dir)

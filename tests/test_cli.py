@@ -1,0 +1,120 @@
+"""The command line: the JSON contract of ``scan``, history, report, doctor, errors in words."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from appliance.cli import main
+from tests.conftest import DEMO_STICK, ROOT
+
+
+def _scan_json(capsys, *args: str) -> dict:
+    assert main(["scan", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_scan_json_contract(capsys, demo_stick: Path, shipped_model: Path, tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    report = tmp_path / "r.pdf"
+    out = _scan_json(
+        capsys,
+        str(demo_stick),
+        "--model",
+        str(shipped_model),
+        "--db",
+        str(db),
+        "--report",
+        str(report),
+    )
+    card = json.loads((shipped_model / "card.json").read_text())
+    assert out["model"] == {
+        "name": card["name"],
+        "version": card["version"],
+        "sha256": card["sha256"],
+    }
+    files = {p.relative_to(demo_stick).as_posix() for p in demo_stick.rglob("*") if p.is_file()}
+    assert {i["path"] for i in out["images"]} == files
+    for image in out["images"]:
+        assert set(image) == {"path", "case", "status", "decision", "p_malignant", "error"}
+        assert image["decision"] in {"malignant", "benign", "indeterminate", "unassessable"}
+        assert (
+            (image["status"] == "ok")
+            == (image["error"] is None)
+            == (image["p_malignant"] is not None)
+        )
+    assert {c["case"] for c in out["cases"]} == {i["case"] for i in out["images"]}
+    assert Path(out["database"]) == db.resolve() and db.exists()
+    text = "".join(page.extract_text() for page in PdfReader(report).pages)
+    assert "For research use only" in text and card["sha256"][:12] in text
+
+
+def test_history_and_report_from_the_database(
+    capsys, demo_stick: Path, shipped_model: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "a.db"
+    scan_id = _scan_json(capsys, str(demo_stick), "--model", str(shipped_model), "--db", str(db))[
+        "scan_id"
+    ]
+    assert main(["history", "--db", str(db), "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["scan_id"] == scan_id and row["status"] == "complete" and row["errors"] == 1
+    pdf = tmp_path / "again.pdf"
+    assert main(["report", str(scan_id), "--db", str(db), "-o", str(pdf)]) == 0
+    assert "patient-9077" in "".join(p.extract_text() for p in PdfReader(pdf).pages)
+
+
+def test_errors_are_words_not_tracebacks(capsys, tmp_path: Path, shipped_model: Path) -> None:
+    assert main(["scan", str(tmp_path / "nowhere"), "--model", str(shipped_model)]) == 2
+    err = capsys.readouterr().err
+    assert "not a folder" in err and "Traceback" not in err
+    assert (
+        main(
+            [
+                "scan",
+                str(tmp_path),
+                "--model",
+                str(tmp_path / "no-model"),
+                "--db",
+                str(tmp_path / "x.db"),
+            ]
+        )
+        == 2
+    )
+    assert "model" in capsys.readouterr().err.lower()
+    assert main(["report", "99", "--db", str(tmp_path / "x.db")]) == 2
+    assert "99" in capsys.readouterr().err
+
+
+def test_doctor_reports_backend_and_verified_model(
+    capsys, shipped_model: Path, tmp_path: Path
+) -> None:
+    code = main(["doctor", "--model", str(shipped_model), "--db", str(tmp_path / "d.db")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "verified" in out and "backend in use" in out
+
+
+@pytest.mark.parametrize("fmt", ["json"])
+def test_console_script_on_the_demo_stick(fmt: str, tmp_path: Path) -> None:
+    """Exactly the command of the issue's 'done when', as a user types it."""
+    exe = Path(sys.executable).parent / "histo-appliance"
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [str(exe), "scan", str(DEMO_STICK.relative_to(ROOT)), "--format", fmt],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    images = json.loads(result.stdout)["images"]
+    assert len(images) == sum(1 for p in DEMO_STICK.rglob("*") if p.is_file())
+    assert all(i["decision"] for i in images)

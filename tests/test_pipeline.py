@@ -1,0 +1,103 @@
+"""A scan end to end on real demo images: every file a row, nothing lost, results reused."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from appliance.decision import Decision
+from appliance.inference.bundle import ModelBundle
+from appliance.inference.classifier import Classifier
+from appliance.pipeline import REMOVED_MESSAGE, Analyzer
+from appliance.store import Store
+
+
+@pytest.fixture
+def analyzer(shipped_model: Path, tmp_path: Path):
+    classifier = Classifier(ModelBundle.load(shipped_model))
+    with Store.open(tmp_path / "db" / "appliance.db") as store:
+        yield Analyzer(classifier, store, device="test-device")
+
+
+def _files(stick: Path) -> set[str]:
+    return {p.relative_to(stick).as_posix() for p in stick.rglob("*") if p.is_file()}
+
+
+def test_every_demo_file_gets_a_row(analyzer: Analyzer, demo_stick: Path) -> None:
+    summary = analyzer.scan(demo_stick)
+    assert summary.status == "complete"
+    assert {o.path for o in summary.outcomes} == _files(demo_stick)
+    rows = analyzer.store.images(summary.scan_id)
+    assert len(rows) == len(summary.outcomes)
+    damaged = next(o for o in summary.outcomes if o.path.endswith("truncated_scan.png"))
+    assert damaged.status == "error" and damaged.decision is Decision.UNASSESSABLE
+    assert "truncated" in damaged.error or "damaged" in damaged.error
+    ok = [o for o in summary.outcomes if o.status == "ok"]
+    assert len(ok) == len(summary.outcomes) - 1
+    assert all(0.0 <= o.p_malignant <= 1.0 for o in ok)
+    # The large region image is tiled and its probability map is stored.
+    slide = next(r for r in rows if r.path.startswith("slide-"))
+    assert slide.tiles is not None and len(slide.tiles["probabilities"]) > 10
+    # Cases are the folders; each has a verdict.
+    assert {v.case for v in summary.cases} == {p.split("/")[0] for p in _files(demo_stick)}
+
+
+def test_tumour_case_is_flagged_and_clear_case_is_not(analyzer: Analyzer, demo_stick: Path) -> None:
+    """Patient 9077's demo patches are IDC, patient 9036's are not (ground truth in the names)."""
+    verdicts = {v.case: v for v in analyzer.scan(demo_stick).cases}
+    assert verdicts["patient-9077"].decision is Decision.MALIGNANT
+    assert verdicts["damaged-example"].decision is Decision.UNASSESSABLE
+
+
+def test_second_scan_reuses_results(analyzer: Analyzer, demo_stick: Path, monkeypatch) -> None:
+    first = analyzer.scan(demo_stick)
+    calls = []
+    original = analyzer.classifier.classify
+    monkeypatch.setattr(
+        analyzer.classifier, "classify", lambda img: calls.append(1) or original(img)
+    )
+    second = analyzer.scan(demo_stick)
+    assert calls == []
+    assert [o.p_malignant for o in second.outcomes] == [o.p_malignant for o in first.outcomes]
+    assert all(o.reused for o in second.outcomes if o.status == "ok")
+
+
+def test_stick_pulled_mid_scan_keeps_what_was_done(analyzer: Analyzer, demo_stick: Path) -> None:
+    def pull_after_five(progress) -> None:
+        if progress.done == 5 and demo_stick.exists():
+            shutil.rmtree(demo_stick)
+
+    total = len(_files(demo_stick))
+    summary = analyzer.scan(demo_stick, on_progress=pull_after_five)
+    assert summary.status == "interrupted"
+    assert "removed" in summary.message.lower()
+    rows = analyzer.store.images(summary.scan_id)
+    assert len(rows) == total  # the rest are listed as not analysed, with the reason
+    assert sum(r.status == "ok" for r in rows) >= 4
+    assert any(r.error == REMOVED_MESSAGE for r in rows)
+    assert analyzer.store.scan(summary.scan_id).status == "interrupted"
+
+
+def test_cancel_stops_and_is_recorded(analyzer: Analyzer, demo_stick: Path) -> None:
+    cancel = threading.Event()
+    summary = analyzer.scan(
+        demo_stick, cancel=cancel, on_progress=lambda p: cancel.set() if p.done == 3 else None
+    )
+    assert summary.status == "cancelled"
+    assert len(analyzer.store.images(summary.scan_id)) == 3
+
+
+def test_link_out_of_the_stick_is_listed_not_followed(analyzer: Analyzer, tmp_path: Path) -> None:
+    stick = tmp_path / "stick"
+    (stick / "case").mkdir(parents=True)
+    outside = tmp_path / "secret.png"
+    shutil.copy(
+        next(Path(__file__).parent.parent.joinpath("demo/usb/patient-9077").glob("*.png")), outside
+    )
+    (stick / "case" / "link.png").symlink_to(outside)
+    summary = analyzer.scan(stick)
+    [outcome] = summary.outcomes
+    assert outcome.status == "error" and "outside" in outcome.error

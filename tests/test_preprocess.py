@@ -1,0 +1,47 @@
+"""The one preprocessing function: shapes, ranges, colour modes and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from appliance.preprocess import preprocess, scale_pixels, to_rgb
+
+
+def test_scales_to_minus_one_one_and_resizes() -> None:
+    pixels = np.zeros((50, 50, 3), np.uint8)
+    pixels[:, 25:] = 255
+    out = preprocess(Image.fromarray(pixels), (96, 96))
+    assert out.shape == (96, 96, 3) and out.dtype == np.float32
+    assert out.min() == pytest.approx(-1.0) and out.max() == pytest.approx(1.0)
+
+
+def test_same_result_from_array_and_image() -> None:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    a = preprocess(pixels, (32, 32), "zero_to_one")
+    b = preprocess(Image.fromarray(pixels), (32, 32), "zero_to_one")
+    np.testing.assert_array_equal(a, b)
+    assert a.min() >= 0.0 and a.max() <= 1.0
+
+
+def test_raw_keeps_pixel_values() -> None:
+    pixels = np.full((8, 8, 3), 200, np.uint8)
+    assert np.all(preprocess(pixels, (8, 8), "raw") == 200.0)
+
+
+def test_transparency_becomes_white_glass() -> None:
+    rgba = Image.new("RGBA", (10, 10), (255, 0, 0, 0))
+    assert to_rgb(rgba).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped() -> None:
+    grey = Image.fromarray(np.full((4, 4), 4000, np.uint16))
+    rgb = np.asarray(to_rgb(grey))
+    assert rgb.shape == (4, 4, 3) and rgb.max() == 255
+
+
+def test_unknown_scaling_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown scaling"):
+        scale_pixels(np.zeros((2, 2, 3), np.uint8), "imagenet")  # type: ignore[arg-type]
