@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -130,7 +131,16 @@ def _gui() -> str:
 
 
 def _no_tensorflow() -> str:
-    loaded = [name for name in ("tensorflow", "keras") if name in sys.modules]
-    if loaded:
-        raise ApplianceError(f"the runtime loaded {', '.join(loaded)}; it must not")
-    return "the runtime has not loaded TensorFlow or Keras"
+    """Import the runtime in a fresh interpreter: this process may have loaded anything."""
+    probe = (
+        "import sys, appliance.runtime, appliance.cli, appliance.report;"
+        "print(','.join(n for n in ('tensorflow', 'keras') if n in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    if result.returncode != 0:
+        raise ApplianceError(f"the runtime does not import: {result.stderr.strip()[-300:]}")
+    if result.stdout.strip():
+        raise ApplianceError(f"the runtime loads {result.stdout.strip()}; it must not")
+    return "the runtime does not load TensorFlow or Keras"

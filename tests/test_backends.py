@@ -27,6 +27,9 @@ from tests.conftest import TINY_BUNDLE, shared_path
 INSTALLED = available_backends()
 
 # photo: (label, probability with mobilenet_v2_1.0_224_quant, with tf2_mobilenet_v2_1.0_224_ptq)
+# These are XNNPACK's numbers (LiteRT, TensorFlow). tflite-runtime 2.14 uses TFLite's built-in int8
+# kernels, which round differently: grace_hopper gives 0.70 with the ptq model there, so this test
+# fails under tflite-runtime, on purpose: its outputs differ from what the trainer measured.
 KNOWN_ANSWERS = {
     "cat.bmp": ("Egyptian cat", 0.79, 0.61),
     "grace_hopper.bmp": ("military uniform", 0.92, 0.78),

@@ -209,18 +209,27 @@ class Session:
                 break
         return names
 
-    def sign_in(self, name: str) -> str:
+    def set_operator(self, name: str) -> str:
+        """Check and remember who is reviewing (no database access: safe on the GUI thread)."""
         name = " ".join(name.split())
         if not name:
             raise SettingRefused("Type your name or pick it from the list.")
         if len(name) > 60:
             raise SettingRefused("That name is too long (at most 60 characters).")
         self.operator = name
+        return name
+
+    def audit_sign_in(self, name: str) -> None:
+        """Record the sign-in (so the name is offered next time); a failure is only logged."""
         if self.store is not None:
             try:
                 self.store.audit("operator_signed_in", actor=name)
             except ApplianceError as exc:
                 log.warning("could not audit sign-in: %s", exc)
+
+    def sign_in(self, name: str) -> str:
+        name = self.set_operator(name)
+        self.audit_sign_in(name)
         return name
 
     def review(

@@ -61,12 +61,27 @@ def base_font_px() -> int:
     return max(16, min(24, round(min(size.width() / 60, size.height() / 36))))
 
 
+_ICONS: dict[tuple[Decision, int], QIcon] = {}
+_PIXMAPS: dict[tuple[Decision, int], QPixmap] = {}
+
+
 def decision_icon(decision: Decision, size: int = 28) -> QIcon:
-    return QIcon(decision_pixmap(decision, size))
+    """Cached: a table of 200 rows must not paint 200 identical icons."""
+    key = (decision, size)
+    if key not in _ICONS:
+        _ICONS[key] = QIcon(decision_pixmap(decision, size))
+    return _ICONS[key]
 
 
 def decision_pixmap(decision: Decision, size: int = 28) -> QPixmap:
     """The decision's coloured shape with a dark outline (visible on white and on colour)."""
+    key = (decision, size)
+    if key not in _PIXMAPS:
+        _PIXMAPS[key] = _paint_decision(decision, size)
+    return _PIXMAPS[key]
+
+
+def _paint_decision(decision: Decision, size: int) -> QPixmap:
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)

@@ -179,7 +179,9 @@ def run(config: TrainConfig, log=print) -> Path:
         )
         for key, values in fitted.history.items():
             history.setdefault(f"{phase}_{key}", []).extend(float(v) for v in values)
-    model.save(out / "float_model.keras")
+    # The float model is kept beside the bundle (without optimizer state) for the parity test;
+    # the appliance never loads it.
+    keras.Model(model.inputs, model.outputs).save(out / "float_model.keras")
     train_seconds = time.time() - started
 
     # --- Export: int8 with a representative set from training patients only -----------------

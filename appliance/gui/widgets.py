@@ -1,0 +1,296 @@
+"""Building blocks shared by the screens: buttons, the banner, decision badges, state cards."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScroller,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from appliance.decision import Decision
+from appliance.gui import style
+from appliance.gui.messages import Problem
+
+
+def button(
+    text: str,
+    *,
+    role: str | None = None,
+    shortcut: str | None = None,
+    tip: str | None = None,
+    parent: QWidget | None = None,
+) -> QPushButton:
+    """A touch-sized push button; ``&`` in the text gives an Alt shortcut, ``shortcut`` another."""
+    widget = QPushButton(text, parent)
+    widget.setMinimumHeight(style.MIN_TARGET)
+    widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    widget.setAutoDefault(False)
+    if role:
+        widget.setProperty("role", role)
+    if shortcut:
+        # A separate QShortcut, so the Alt+letter mnemonic from "&" in the text keeps working
+        # (QPushButton.setShortcut would replace it). It only fires while the button is shown
+        # and enabled.
+        extra = QShortcut(QKeySequence(shortcut), widget)
+        extra.activated.connect(partial(_press, widget))
+    tooltip = tip or ""
+    if shortcut:
+        tooltip = f"{tooltip} ({shortcut})".strip()
+    if tooltip:
+        widget.setToolTip(tooltip)
+    return widget
+
+
+def _press(widget: QPushButton) -> None:
+    if widget.isVisible() and widget.isEnabled():
+        widget.click()
+
+
+def label(text: str = "", role: str | None = None, wrap: bool = True) -> QLabel:
+    widget = QLabel(text)
+    widget.setWordWrap(wrap)
+    widget.setTextFormat(Qt.TextFormat.PlainText)
+    if role:
+        widget.setProperty("role", role)
+    return widget
+
+
+def clear_layout(layout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.widget() is not None:
+            item.widget().deleteLater()
+        elif item.layout() is not None:
+            clear_layout(item.layout())
+
+
+class Banner(QWidget):
+    """The permanent top line: research use only, and which model produced what is on screen.
+
+    The notice is never shortened; the model part is elided on a narrow screen (the full name
+    and hash are on the About page).
+    """
+
+    def __init__(self, notice: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.notice = notice
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet(f"background: {style.BANNER_BG};")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        self.left = QLabel(f"⚠ {notice}")
+        self.right = QLabel()
+        for part in (self.left, self.right):
+            part.setProperty("role", "banner")
+            part.setTextFormat(Qt.TextFormat.PlainText)
+        self.right.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.right.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        row.addWidget(self.left)
+        row.addWidget(self.right, 1)
+        self._model = ""
+        self.set_model(None)
+
+    def set_model(self, card, device: str | None = None) -> None:
+        model = f"model {card.name} {card.version} · {card.short_sha}" if card else "no model"
+        self._model_only = model
+        self._model = f"{model}   |   {device}" if device else model
+        self.setAccessibleName(f"{self.notice}. {self._model}")
+        self._elide()
+
+    def text(self) -> str:
+        return f"{self.left.text()}   |   {self._model}"
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(0, self.right.width() - 20)
+        metrics = self.right.fontMetrics()
+        # The device name goes first when space is short; the model and its hash last.
+        text = self._model if metrics.horizontalAdvance(self._model) <= width else self._model_only
+        self.right.setText(metrics.elidedText(text, Qt.TextElideMode.ElideRight, width))
+
+
+class DecisionBadge(QWidget):
+    """A decision as shape + colour + word (+ probability): never colour alone."""
+
+    def __init__(self, parent: QWidget | None = None, size: int = 30, big: bool = False) -> None:
+        super().__init__(parent)
+        self.size = size
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.icon = QLabel()
+        self.icon.setFixedSize(size, size)
+        self.word = label("", role="title" if big else None)
+        self.word.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        row.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.word, 1)
+
+    def set_decision(
+        self, decision: Decision | None, p_malignant: float | None = None, prefix: str = ""
+    ) -> None:
+        if decision is None:
+            self.icon.clear()
+            self.word.setText(prefix or "—")
+            return
+        self.icon.setPixmap(style.decision_pixmap(decision, self.size))
+        text = decision.wording
+        if p_malignant is not None:
+            text += f"  (p = {p_malignant:.2f})"
+        self.word.setText(f"{prefix}{text}")
+        self.setAccessibleName(self.word.text())
+
+
+class StateCard(QFrame):
+    """A coloured box with a title, an explanation and what to do (for states and problems)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setProperty("role", "card")
+        box = QVBoxLayout(self)
+        self.title = label("", role="title")
+        self.text = label("")
+        self.action = label("")
+        self.action.setStyleSheet("font-weight: bold;")
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for widget in (self.title, self.text, self.action):
+            box.addWidget(widget)
+
+    def show_state(self, title: str, text: str, tone: str = "neutral", action: str = "") -> None:
+        self.title.setText(title)
+        self.text.setText(text)
+        self.text.setVisible(bool(text))
+        self.action.setText(action)
+        self.action.setVisible(bool(action))
+        self.setProperty("tone", tone)
+        style.repolish(self)
+
+    def show_problem(self, problem: Problem) -> None:
+        self.show_state(problem.title, problem.detail, "error", f"What to do: {problem.action}")
+
+
+class TouchTable(QTableWidget):
+    """A read-only table whose rows are opened by one tap, Enter or Space; drags scroll it."""
+
+    rowChosen = Signal(int)  # the row's data key (Qt.UserRole of column 0)
+
+    def __init__(self, headers: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(0, len(headers), parent)
+        self.setHorizontalHeaderLabels(headers)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(style.MIN_TARGET + 4)
+        self.setWordWrap(False)
+        self.setIconSize(QSize(28, 28))
+        self.setAlternatingRowColors(True)
+        header = self.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # Sizing to contents looks at this many rows at most: a long scan stays cheap to show.
+        header.setResizeContentsPrecision(100)
+        self.setTabKeyNavigation(False)
+        QScroller.grabGesture(self.viewport(), QScroller.ScrollerGestureType.LeftMouseButtonGesture)
+        self.cellClicked.connect(lambda row, _col: self._choose(row))
+
+    def _choose(self, row: int) -> None:
+        item = self.item(row, 0)
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
+            self.rowChosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def resizeEvent(self, event) -> None:
+        """Re-fit when the table got its real width (rows are often filled before layout)."""
+        super().resizeEvent(event)
+        fitted = getattr(self, "_fitted_width", None)
+        if fitted is not None and abs(self.viewport().width() - fitted) > 40:
+            QTimer.singleShot(0, self.fit_columns)
+
+    def keyPressEvent(self, event) -> None:
+        keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
+        if event.key() in keys and self.currentRow() >= 0:
+            self._choose(self.currentRow())
+            return
+        super().keyPressEvent(event)
+
+    def wrap_rows(self) -> None:
+        """Let long cells wrap onto more lines, re-measured whenever the columns change width
+        (only for short tables, such as one row per case)."""
+        self.setWordWrap(True)
+        self.max_column_fraction = 0.22
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+    max_column_fraction = 0.45
+
+    def fit_columns(self) -> None:
+        """Size columns to their contents once (not on every row), none wider than a fraction
+        of the table, so one long file name cannot push the others out of sight."""
+        self._fitted_width = self.viewport().width()
+        self.resizeColumnsToContents()
+        limit = max(120, int(self.viewport().width() * self.max_column_fraction))
+        for column in range(1, self.columnCount() - 1):  # column 0 (the result) stays whole
+            if self.columnWidth(column) > limit:
+                self.setColumnWidth(column, limit)
+
+    def set_rows(self, rows: list[tuple[int | None, list, Decision | None]]) -> None:
+        """Replace all rows in one go (updates paused: one repaint, not one per row)."""
+        self.setUpdatesEnabled(False)
+        try:
+            self.setRowCount(len(rows))
+            for row, (key, cells, decision) in enumerate(rows):
+                self.set_row(row, key, cells, decision)
+        finally:
+            self.setUpdatesEnabled(True)
+        self.fit_columns()
+
+    def append_rows(self, rows: list[tuple[int | None, list, Decision | None]]) -> None:
+        self.setUpdatesEnabled(False)
+        try:
+            start = self.rowCount()
+            self.setRowCount(start + len(rows))
+            for offset, (key, cells, decision) in enumerate(rows):
+                self.set_row(start + offset, key, cells, decision)
+        finally:
+            self.setUpdatesEnabled(True)
+
+    def row_for(self, key: int) -> int:
+        for row in range(self.rowCount()):
+            item = self.item(row, 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == key:
+                return row
+        return -1
+
+    def set_row(self, row: int, key: int | None, cells: list, decision: Decision | None = None):
+        """Fill one row; ``cells`` are strings; column 0 gets the decision's icon when given."""
+        for column, text in enumerate(cells):
+            item = QTableWidgetItem(str(text))
+            if column == 0:
+                item.setData(Qt.ItemDataRole.UserRole, key)
+                if decision is not None:
+                    item.setIcon(style.decision_icon(decision))
+            self.setItem(row, column, item)
+
+    def append_row(self, key: int | None, cells: list, decision: Decision | None = None) -> int:
+        row = self.rowCount()
+        self.insertRow(row)
+        self.set_row(row, key, cells, decision)
+        return row
