@@ -134,7 +134,7 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
             from appliance.report import write_scan_report
 
             report_path = write_scan_report(
-                analyzer.store, summary.scan_id, args.report, device=config.device_name
+                analyzer.store, summary.scan_id, args.report, device=analyzer.device
             )
         card = analyzer.card
         if args.format == "json":
@@ -183,7 +183,7 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
                     event.volume.mount_point, label=event.volume.label, source=event.volume.source
                 )
                 path = Path(reports) / f"scan-{summary.scan_id}.pdf"
-                write_scan_report(analyzer.store, summary.scan_id, path, device=config.device_name)
+                write_scan_report(analyzer.store, summary.scan_id, path, device=analyzer.device)
                 _print_scan_table(summary, analyzer.card, config, path)
     print("stopped cleanly", flush=True)
     return EXIT_OK
@@ -213,12 +213,13 @@ def cmd_history(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
     from appliance.report import write_scan_report
+    from appliance.runtime import device_name
     from appliance.store import Store
 
     with Store.open(config.database) as store:
         store.scan(args.scan_id)  # a clear error for an unknown scan, before any file is made
         path = args.output or config.reports / f"scan-{args.scan_id}.pdf"
-        write_scan_report(store, args.scan_id, path, device=config.device_name)
+        write_scan_report(store, args.scan_id, path, device=device_name(config, store))
     print(f"report written: {Path(path).resolve()}")
     return EXIT_OK
 

@@ -8,6 +8,7 @@ the same stick reuses those results instead of analysing the images again.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -121,6 +122,23 @@ class Analyzer:
             },
         )
         summary = ScanSummary(scan_id, "running", None)
+        try:
+            return self._scan_images(root, summary, on_progress, cancel)
+        except BaseException as exc:
+            # The scan row must not stay "running": record the failure (best effort: the store
+            # itself may be what failed) and let the caller show the error.
+            with contextlib.suppress(Exception):
+                self._finish(summary, "failed", str(exc) or type(exc).__name__)
+            raise
+
+    def _scan_images(
+        self,
+        root: Path,
+        summary: ScanSummary,
+        on_progress: Callable[[ScanProgress], None] | None,
+        cancel: threading.Event | None,
+    ) -> ScanSummary:
+        scan_id = summary.scan_id
         try:
             listing = list_volume(root)
         except VolumeGone as exc:

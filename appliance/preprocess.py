@@ -71,3 +71,31 @@ def preprocess(
     if rgb.size != (width, height):
         rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
     return scale_pixels(np.asarray(rgb, dtype=np.uint8), scaling)
+
+
+TestTimeAugmentation = Literal["none", "dihedral8"]
+TEST_TIME_AUGMENTATIONS: tuple[TestTimeAugmentation, ...] = ("none", "dihedral8")
+
+
+def augmented_views(batch: np.ndarray, mode: TestTimeAugmentation) -> np.ndarray:
+    """The views a model scores for each input, stacked view-major: ``(views * n, h, w, c)``.
+
+    ``dihedral8`` is the 4 right-angle rotations of the input and of its mirror image. A tissue
+    patch has no up or left, so averaging over them removes the model's orientation noise; the
+    trainer measures its benefit on validation patients and writes the choice into the card.
+    """
+    if mode == "none":
+        return batch
+    if mode != "dihedral8":
+        raise ValueError(f"unknown test-time augmentation {mode!r}")
+    views = []
+    for flipped in (batch, batch[:, :, ::-1]):
+        views.extend(np.rot90(flipped, k, axes=(1, 2)) for k in range(4))
+    return np.ascontiguousarray(np.concatenate(views))
+
+
+def average_views(scores: np.ndarray, mode: TestTimeAugmentation) -> np.ndarray:
+    """Average per-view scores produced from :func:`augmented_views` back to one row per input."""
+    if mode == "none":
+        return scores
+    return scores.reshape(8, -1, *scores.shape[1:]).mean(axis=0)

@@ -20,6 +20,7 @@ from appliance.store import Store
 
 # Keys of the admin's threshold overrides in the store's settings (audited when changed).
 THRESHOLD_SETTINGS = ("benign_below", "malignant_at")
+DEVICE_NAME_SETTING = "device_name"
 
 
 def effective_thresholds(
@@ -42,6 +43,12 @@ def effective_thresholds(
     return candidate
 
 
+def device_name(config: Config, store: Store) -> str:
+    """The name the admin gave this device in the GUI (an audited setting), else the config's."""
+    value = store.get_setting(DEVICE_NAME_SETTING)
+    return str(value) if value else config.device_name
+
+
 @contextmanager
 def open_analyzer(config: Config) -> Iterator[Analyzer]:
     """Load and verify the model, open the database, and yield an :class:`Analyzer`."""
@@ -49,7 +56,7 @@ def open_analyzer(config: Config) -> Iterator[Analyzer]:
     classifier = Classifier(bundle, backend=config.backend, num_threads=config.num_threads)
     with Store.open(config.database) as store:
         thresholds = effective_thresholds(bundle.card.thresholds, store, bundle.card.sha256)
-        yield Analyzer(classifier, store, config.device_name, thresholds)
+        yield Analyzer(classifier, store, device_name(config, store), thresholds)
 
 
 @contextmanager

@@ -81,8 +81,9 @@ def main() -> int:
         show(window)
         rss_idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if window.session.problem is not None:
-            raise SystemExit(f"cannot scan: {window.session.problem.title}: "
-                             f"{window.session.problem.detail}")
+            raise SystemExit(
+                f"cannot scan: {window.session.problem.title}: {window.session.problem.detail}"
+            )
 
         gaps: list[float] = []
         clock = QElapsedTimer()
@@ -118,8 +119,10 @@ def main() -> int:
         summary = done[0] if done else None
         status = getattr(summary, "status", summary)
         stalls = sorted((g - args.interval_ms for g in gaps), reverse=True)
-        print(f"model                : {window.session.card.name} {window.session.card.version}"
-              f" ({window.session.backend_name})")
+        print(
+            f"model                : {window.session.card.name} {window.session.card.version}"
+            f" ({window.session.backend_name})"
+        )
         print(f"images               : {n}, scan status {status}")
         print(f"scan wall time       : {elapsed:.1f} s ({n / elapsed:.1f} images/s, incl. watcher)")
         print(f"timer ticks          : {len(gaps)} at {args.interval_ms} ms")
@@ -127,10 +130,14 @@ def main() -> int:
         if stalls:
             p99 = stalls[max(0, len(stalls) // 100 - 1)]
             print(f"99th percentile gap  : {p99:.1f} ms beyond the interval")
-            print(f"gaps > 50 ms / 100 ms: {sum(s > 50 for s in stalls)} / "
-                  f"{sum(s > 100 for s in stalls)}")
-        print(f"peak memory (maxrss) : {rss_peak:.0f} MB (after start-up, before scan: "
-              f"{rss_idle:.0f} MB)")
+            print(
+                f"gaps > 50 ms / 100 ms: {sum(s > 50 for s in stalls)} / "
+                f"{sum(s > 100 for s in stalls)}"
+            )
+        print(
+            f"peak memory (maxrss) : {rss_peak:.0f} MB (after start-up, before scan: "
+            f"{rss_idle:.0f} MB)"
+        )
         window.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -157,8 +157,10 @@ class Shooter:
         self.until(lambda: window.live.images.rowCount() >= 12, what="rows")
         self.shot("02-scanning")
         window.session.analyzer.classifier.classify = window.session.analyzer.classifier.classify
-        self.until(lambda: window.worker is None and window.live.scan_id is not None,
-                   what="the scan to finish")
+        self.until(
+            lambda: window.worker is None and window.live.scan_id is not None,
+            what="the scan to finish",
+        )
         self.shot("03-finished-cases")
         window.live.tabs.setCurrentWidget(window.live.images)
         self.shot("04-finished-images")
@@ -184,8 +186,13 @@ class Shooter:
         review.note.setText("Artefact; second opinion requested")
         self.shot("06-review-change")
         review.save_button.click()
-        self.until(lambda: window.pages.currentWidget() is window.operator_page
-                   and window.operator_page.recent.count() > 0, what="reviewer prompt")
+        self.until(
+            lambda: (
+                window.pages.currentWidget() is window.operator_page
+                and window.operator_page.recent.count() > 0
+            ),
+            what="reviewer prompt",
+        )
         self.shot("07-reviewer-prompt")
         window.operator_page.recent.itemAt(0).widget().click()
         self.until(lambda: window.result.human_detail.text() != "", what="review saved")
@@ -276,8 +283,10 @@ class Shooter:
         window = self.window(self.config(port))
         self.shot("01-waiting")
         self.plug(port, "DEMO-STICK")
-        self.until(lambda: window.worker is None and window.live.scan_id is not None,
-                   what="the scan to finish")
+        self.until(
+            lambda: window.worker is None and window.live.scan_id is not None,
+            what="the scan to finish",
+        )
         self.shot("03-finished-cases")
         images = window.session.store.images(window.live.scan_id)
         slide = next(i for i in images if i.case.startswith("slide"))

@@ -11,7 +11,8 @@ import pytest
 
 from appliance.errors import ModelRejected
 from appliance.inference.bundle import ModelBundle, file_sha256
-from tests.conftest import TINY_BUNDLE
+from appliance.trainer.card_doc import render
+from tests.conftest import SHIPPED_MODEL, TINY_BUNDLE
 
 
 @pytest.fixture
@@ -100,3 +101,11 @@ def test_file_outside_the_bundle_is_refused(bundle_dir: Path, name: str) -> None
     _edit_card(bundle_dir, file=name)
     with pytest.raises(ModelRejected, match="outside its folder"):
         ModelBundle.load(bundle_dir)
+
+
+def test_model_card_page_is_rendered_from_the_shipped_card() -> None:
+    card = json.loads((SHIPPED_MODEL / "card.json").read_text())
+    page = render(ModelBundle.load(SHIPPED_MODEL))
+    assert card["sha256"] in page and "For research use only" in page
+    assert f"{card['metrics']['test_int8']['balanced_accuracy']:.3f}" in page
+    assert f"| test | {card['training_data']['counts']['test']['patients']} |" in page

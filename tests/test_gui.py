@@ -425,8 +425,10 @@ def test_history_search_and_reopen(qtbot, open_window, tmp_path):
     index = window.history.decision.findData(Decision.UNASSESSABLE.value)
     window.history.decision.setCurrentIndex(index)
     qtbot.waitUntil(
-        lambda: window.history.table.rowCount() == 1
-        and window.history.table.item(0, 3).text() == "SECOND",
+        lambda: (
+            window.history.table.rowCount() == 1
+            and window.history.table.item(0, 3).text() == "SECOND"
+        ),
         timeout=10_000,
     )
     window.history.decision.setCurrentIndex(0)

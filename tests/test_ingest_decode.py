@@ -29,9 +29,7 @@ def _gradient(width: int = 64, height: int = 48) -> np.ndarray:
     return np.stack([x * 4 % 256, y * 5 % 256, (x + y) % 256], axis=-1).astype(np.uint8)
 
 
-@pytest.mark.parametrize(
-    ("name", "fmt"), [("a.png", "PNG"), ("a.bmp", "BMP"), ("a.tif", "TIFF")]
-)
+@pytest.mark.parametrize(("name", "fmt"), [("a.png", "PNG"), ("a.bmp", "BMP"), ("a.tif", "TIFF")])
 def test_lossless_formats_decode_exactly(tmp_path: Path, name: str, fmt: str) -> None:
     pixels = _gradient()
     path = tmp_path / name

@@ -229,8 +229,9 @@ def test_add_waits_for_mount_then_remove() -> None:
     inserted = _next(events)
     assert inserted == VolumeEvent(
         "inserted",
-        Volume(id="1234-ABCD", label="LAB STICK", mount_point=Path("/media/pi/LAB STICK"),
-               source="usb"),
+        Volume(
+            id="1234-ABCD", label="LAB STICK", mount_point=Path("/media/pi/LAB STICK"), source="usb"
+        ),
     )
     assert mounts.calls >= 4
 

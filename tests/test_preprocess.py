@@ -45,3 +45,19 @@ def test_sixteen_bit_grey_is_scaled_not_clipped() -> None:
 def test_unknown_scaling_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown scaling"):
         scale_pixels(np.zeros((2, 2, 3), np.uint8), "imagenet")  # type: ignore[arg-type]
+
+
+def test_dihedral_views_average_back_to_inputs() -> None:
+    from appliance.preprocess import augmented_views, average_views
+
+    rng = np.random.default_rng(3)
+    batch = rng.uniform(-1, 1, (5, 6, 6, 3)).astype(np.float32)
+    views = augmented_views(batch, "dihedral8")
+    assert views.shape == (40, 6, 6, 3)
+    np.testing.assert_array_equal(views[:5], batch)  # first view is the input itself
+    # A per-view score that is orientation-invariant (the mean) averages back unchanged.
+    scores = views.mean(axis=(1, 2))
+    np.testing.assert_allclose(
+        average_views(scores, "dihedral8"), batch.mean(axis=(1, 2)), atol=1e-5
+    )
+    assert augmented_views(batch, "none") is batch

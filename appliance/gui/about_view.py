@@ -89,11 +89,16 @@ def about_html(session, source_description: str) -> str:
         ("appliance", f"histo-appliance {__version__}"),
         ("interpreter", session.backend_name or "not loaded"),
         ("Python", platform.python_version()),
-        ("Qt / PySide6", f"{qVersion()} / {pyside_version}" + (
-            " — this PySide6 has a known defect (references lost in Signal.emit);"
-            " the admin should install PySide6-Essentials 6.11 or 6.8"
-            if emit_is_defective() else ""
-        )),
+        (
+            "Qt / PySide6",
+            f"{qVersion()} / {pyside_version}"
+            + (
+                " — this PySide6 has a known defect (references lost in Signal.emit);"
+                " the admin should install PySide6-Essentials 6.11 or 6.8"
+                if emit_is_defective()
+                else ""
+            ),
+        ),
         ("system", f"{platform.system()} {platform.release()} on {platform.machine()}"),
         ("device name", session.device_name),
         ("database", str(session.config.database)),

@@ -59,8 +59,12 @@ class HistoryFilter:
 
 
 def worst(counts: dict[str, int]) -> Decision | None:
-    for decision in (Decision.MALIGNANT, Decision.INDETERMINATE, Decision.UNASSESSABLE,
-                     Decision.BENIGN):
+    for decision in (
+        Decision.MALIGNANT,
+        Decision.INDETERMINATE,
+        Decision.UNASSESSABLE,
+        Decision.BENIGN,
+    ):
         if counts.get(decision.value):
             return decision
     return None
@@ -85,8 +89,9 @@ class HistoryPage(QWidget):
         self.decision = QComboBox()
         self.decision.addItem("Any result", None)
         for decision in Decision:
-            self.decision.addItem(style.decision_icon(decision), style.SHORT_WORDS[decision],
-                                  decision.value)
+            self.decision.addItem(
+                style.decision_icon(decision), style.SHORT_WORDS[decision], decision.value
+            )
         self.decision.setAccessibleName("Result")
         self.decision.currentIndexChanged.connect(self.request)
         row.addWidget(self.decision, 1)

@@ -99,8 +99,15 @@ class MainWindow(QMainWindow):
         self.about = AboutPage()
         self.admin = AdminPage(session.config.admin_pin)
         self.operator_page = OperatorPage()
-        for page in (self.home, self.past, self.result, self.history, self.about, self.admin,
-                     self.operator_page):
+        for page in (
+            self.home,
+            self.past,
+            self.result,
+            self.history,
+            self.about,
+            self.admin,
+            self.operator_page,
+        ):
             self.pages.addWidget(page)
         self._connect()
         self.waiting.set_source(watcher.description)
@@ -240,8 +247,10 @@ class MainWindow(QMainWindow):
         if self.session.analyzer is None:
             found = self.session.problem
             reason = f"{found.title}." if found else "The appliance is not ready."
-            self.say(f"Stick “{volume.label}” is plugged in, but it cannot be analysed: {reason}",
-                     "error")
+            self.say(
+                f"Stick “{volume.label}” is plugged in, but it cannot be analysed: {reason}",
+                "error",
+            )
             return
         if self.worker is not None:
             if all(v.id != volume.id for v in self.pending):
@@ -300,9 +309,7 @@ class MainWindow(QMainWindow):
         def shown(result) -> None:
             scan, images, reviews = result
             self._scan_records[scan.id] = scan
-            self.live.show_scan(
-                scan, images, reviews, stick=self._stick_label(scan_id, scan)
-            )
+            self.live.show_scan(scan, images, reviews, stick=self._stick_label(scan_id, scan))
             self._offer_pending()
             self.scan_done.emit(summary)
 
@@ -349,12 +356,15 @@ class MainWindow(QMainWindow):
     def search_history(self, query: HistoryFilter) -> None:
         if self.session.store is None:
             self.history.show_error(
-                "History is not available: " + (self.session.store_problem.detail
-                                                 if self.session.store_problem else "")
+                "History is not available: "
+                + (self.session.store_problem.detail if self.session.store_problem else "")
             )
             return
-        self._run(lambda: query.query(self.session.store), self.history.show_scans,
-                  lambda exc: self.history.show_error(classify(exc).detail))
+        self._run(
+            lambda: query.query(self.session.store),
+            self.history.show_scans,
+            lambda exc: self.history.show_error(classify(exc).detail),
+        )
 
     def reopen_scan(self, scan_id: int) -> None:
         def load():
@@ -365,7 +375,10 @@ class MainWindow(QMainWindow):
             scan, images, reviews = result
             self._scan_records[scan.id] = scan
             self.past.show_scan(
-                scan, images, reviews, stick=self._stick_label(scan.id, scan),
+                scan,
+                images,
+                reviews,
+                stick=self._stick_label(scan.id, scan),
                 reopened=True,
             )
             self._show_page(self.past, "history")
@@ -403,14 +416,20 @@ class MainWindow(QMainWindow):
             ids = self._image_ids or [image.id]
             position = (ids.index(image.id) if image.id in ids else 0, len(ids))
             self.result.show_record(
-                image, scan, reviews, position, self.session.operator,
+                image,
+                scan,
+                reviews,
+                position,
+                self.session.operator,
                 can_review=self.session.store is not None,
             )
             self._show_page(self.result, "history" if self._result_origin is self.past else "home")
             volume = self._stick_for(scan.id, scan)
-            self._run(lambda: self._pixels(image, scan, volume),
-                      lambda px: self._pixels_ready(token, image.id, px),
-                      lambda exc: self._pixels_ready(token, image.id, (None, classify(exc).detail)))
+            self._run(
+                lambda: self._pixels(image, scan, volume),
+                lambda px: self._pixels_ready(token, image.id, px),
+                lambda exc: self._pixels_ready(token, image.id, (None, classify(exc).detail)),
+            )
 
         self._run(load, shown)
 
@@ -458,8 +477,9 @@ class MainWindow(QMainWindow):
         if image is None:
             return
         if not self.session.operator:
-            self.ask_operator(lambda: self.review_current(agreed=agreed, corrected=corrected,
-                                                          note=note))
+            self.ask_operator(
+                lambda: self.review_current(agreed=agreed, corrected=corrected, note=note)
+            )
             return
         image_id, scan_id = image.id, image.scan_id
 
@@ -471,8 +491,9 @@ class MainWindow(QMainWindow):
             reviews, latest = result
             if self.result.image is not None and self.result.image.id == image_id:
                 self.result.show_reviews(reviews)
-                self.result.review.reset(self.result.review.ai_decision, self.session.operator,
-                                         True)
+                self.result.review.reset(
+                    self.result.review.ai_decision, self.session.operator, True
+                )
                 self.result.review.show_message("Review saved.", error=False)
             for view in (self.live, self.past):
                 if view.scan_id == scan_id:
@@ -490,9 +511,11 @@ class MainWindow(QMainWindow):
     def ask_operator(self, then) -> None:
         self._after_operator = then
         self._operator_return = self.pages.currentWidget()
-        self._run(self.session.recent_operators,
-                  lambda names: self.operator_page.prepare(names, self.session.operator),
-                  lambda exc: self.operator_page.prepare([], self.session.operator))
+        self._run(
+            self.session.recent_operators,
+            lambda names: self.operator_page.prepare(names, self.session.operator),
+            lambda exc: self.operator_page.prepare([], self.session.operator),
+        )
         self.pages.setCurrentWidget(self.operator_page)
 
     def _operator_chosen(self, name: str) -> None:
@@ -521,8 +544,9 @@ class MainWindow(QMainWindow):
             return
         volume = self._stick_for(scan_id) if to_stick else None
         if to_stick and volume is None:
-            self.say("No stick is plugged in to copy the report to. Plug one in and try again.",
-                     "warn")
+            self.say(
+                "No stick is plugged in to copy the report to. Plug one in and try again.", "warn"
+            )
             return
         store, config = self.session.store, self.session.config
         device, actor = self.session.device_name, self.session.operator
@@ -532,8 +556,9 @@ class MainWindow(QMainWindow):
             if volume is None:
                 return local, None
             try:
-                copied = export.copy_to_stick(local, volume, store=store, actor=actor,
-                                              scan_id=scan_id)
+                copied = export.copy_to_stick(
+                    local, volume, store=store, actor=actor, scan_id=scan_id
+                )
             except export.StickWriteRefused as exc:
                 return local, exc
             return local, copied
@@ -545,12 +570,15 @@ class MainWindow(QMainWindow):
                 self.say(str(copied), "warn")
                 self.export_done.emit(local)
             elif copied is not None:
-                self.say(f"Report copied to the stick “{volume.label}” as {copied.name}."
-                         f" A copy is kept on this appliance at {local}.")
+                self.say(
+                    f"Report copied to the stick “{volume.label}” as {copied.name}."
+                    f" A copy is kept on this appliance at {local}."
+                )
                 self.export_done.emit(copied)
             else:
-                self.say(f"Report saved on this appliance at {local}. Nothing was written to"
-                         " the stick.")
+                self.say(
+                    f"Report saved on this appliance at {local}. Nothing was written to the stick."
+                )
                 self.export_done.emit(local)
 
         def failed(exc) -> None:
@@ -573,26 +601,37 @@ class MainWindow(QMainWindow):
         def saved(t) -> None:
             self.admin.show_result(
                 f"Saved: benign below {t.benign_below:.2f}, malignant from {t.malignant_at:.2f}."
-                " They apply from the next scan.", False)
+                " They apply from the next scan.",
+                False,
+            )
 
-        self._run(lambda: self.session.save_thresholds(benign, malignant, ADMIN), saved,
-                  lambda exc: self.admin.show_result(self._refusal(exc), True))
+        self._run(
+            lambda: self.session.save_thresholds(benign, malignant, ADMIN),
+            saved,
+            lambda exc: self.admin.show_result(self._refusal(exc), True),
+        )
 
     def _admin_device(self, name: str) -> None:
         def saved(_r) -> None:
             self.banner.set_model(self.session.card, self.session.device_name)
             self.admin.show_result(f"Device name saved: {self.session.device_name}.", False)
 
-        self._run(lambda: self.session.save_device_name(name, ADMIN), saved,
-                  lambda exc: self.admin.show_result(self._refusal(exc), True))
+        self._run(
+            lambda: self.session.save_device_name(name, ADMIN),
+            saved,
+            lambda exc: self.admin.show_result(self._refusal(exc), True),
+        )
 
     def _admin_kiosk(self, on: bool) -> None:
         def saved(_r) -> None:
             self.apply_kiosk(on)
             self.admin.show_result("Kiosk mode " + ("on." if on else "off."), False)
 
-        self._run(lambda: self.session.save_kiosk(on, ADMIN), saved,
-                  lambda exc: self.admin.show_result(self._refusal(exc), True))
+        self._run(
+            lambda: self.session.save_kiosk(on, ADMIN),
+            saved,
+            lambda exc: self.admin.show_result(self._refusal(exc), True),
+        )
 
     @staticmethod
     def _refusal(exc: BaseException) -> str:

@@ -67,13 +67,11 @@ PROBLEMS: dict[str, tuple[str, str]] = {
     ),
     "stick_removed": (
         "The stick was removed",
-        "Plug it in again to finish: images already analysed are kept and are not analysed"
-        " twice.",
+        "Plug it in again to finish: images already analysed are kept and are not analysed twice.",
     ),
     "stick_unreadable": (
         "The stick cannot be read",
-        "Check the stick on a computer or copy the images to another stick, then plug it in"
-        " again.",
+        "Check the stick on a computer or copy the images to another stick, then plug it in again.",
     ),
     "usb_detection": (
         "USB sticks cannot be detected",
@@ -119,8 +117,10 @@ def classify(exc: BaseException, *, during_scan: bool = False) -> Problem:
     if isinstance(exc, ImageError) or (isinstance(exc, OSError) and during_scan):
         return problem("stick_unreadable", text)
     if isinstance(exc, ApplianceError):
-        kind = "report" if type(exc).__name__ == "ReportError" else (
-            "stick_unreadable" if during_scan else "unexpected"
+        kind = (
+            "report"
+            if type(exc).__name__ == "ReportError"
+            else ("stick_unreadable" if during_scan else "unexpected")
         )
         return problem(kind, text)
     log.error("unexpected error", exc_info=(type(exc), exc, exc.__traceback__))

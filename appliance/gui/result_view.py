@@ -146,8 +146,9 @@ class ResultPage(QWidget):
         )
         self.ai_detail.setText(self._ai_words(image, scan))
         self.show_reviews(reviews)
-        self.review.reset(decision if image.status == "ok" else Decision.UNASSESSABLE, operator,
-                          can_review)
+        self.review.reset(
+            decision if image.status == "ok" else Decision.UNASSESSABLE, operator, can_review
+        )
         self.prev_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < count - 1)
         self.view.set_image(None, placeholder="Loading…")

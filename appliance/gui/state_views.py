@@ -222,14 +222,19 @@ class ScanView(QWidget):
         if not queued:
             return
         first = self.images.rowCount() == 0
-        self.images.append_rows([self._image_row(
-            o.image_id,
-            o.decision,
-            o.p_malignant,
-            o.case,
-            o.path,
-            o.error or ("reused earlier result" if o.reused else "not reviewed"),
-        ) for o in queued])
+        self.images.append_rows(
+            [
+                self._image_row(
+                    o.image_id,
+                    o.decision,
+                    o.p_malignant,
+                    o.case,
+                    o.path,
+                    o.error or ("reused earlier result" if o.reused else "not reviewed"),
+                )
+                for o in queued
+            ]
+        )
         if first:
             self.images.fit_columns()
         self.images.scrollToBottom()
@@ -280,14 +285,19 @@ class ScanView(QWidget):
         self.set_stick(stick)
         self._flush_timer.stop()
         self._queue, self._latest = [], None
-        self.images.set_rows([self._image_row(
-            image.id,
-            image.effective_decision,
-            image.p_malignant,
-            image.case,
-            image.path,
-            image.error or review_words(reviews.get(image.id)),
-        ) for image in images])
+        self.images.set_rows(
+            [
+                self._image_row(
+                    image.id,
+                    image.effective_decision,
+                    image.p_malignant,
+                    image.case,
+                    image.path,
+                    image.error or review_words(reviews.get(image.id)),
+                )
+                for image in images
+            ]
+        )
         self._fill_cases(images)
         self.tabs.setCurrentWidget(self.cases)
 

@@ -11,7 +11,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from appliance.errors import ModelRejected
-from appliance.preprocess import SCALINGS, Scaling
+from appliance.preprocess import (
+    SCALINGS,
+    TEST_TIME_AUGMENTATIONS,
+    Scaling,
+    TestTimeAugmentation,
+)
 
 CARD_SCHEMA = 1
 InputMode = Literal["whole", "tiled"]
@@ -37,6 +42,8 @@ class InputContract:
     tile_size: int | None = None
     tile_stride: int | None = None
     min_tissue_fraction: float = 0.5
+    # Scored views per input, averaged (appliance.preprocess.augmented_views).
+    test_time_augmentation: TestTimeAugmentation = "none"
 
     @property
     def size(self) -> tuple[int, int]:
@@ -51,6 +58,10 @@ class InputContract:
             raise ModelRejected(f"input scaling {self.scaling!r} is unknown")
         if self.mode not in ("whole", "tiled"):
             raise ModelRejected(f"input mode {self.mode!r} is unknown; expected 'whole' or 'tiled'")
+        if self.test_time_augmentation not in TEST_TIME_AUGMENTATIONS:
+            raise ModelRejected(
+                f"test-time augmentation {self.test_time_augmentation!r} is unknown"
+            )
         if self.mode == "tiled" and not (self.tile_size and self.tile_stride):
             raise ModelRejected("a tiled model's card must give tile_size and tile_stride")
 

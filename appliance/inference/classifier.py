@@ -22,7 +22,7 @@ from appliance.errors import ImageError, ModelRejected
 from appliance.inference.backends import select_backend
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.tiling import grid_starts, tile_origins, tissue_fraction
-from appliance.preprocess import preprocess, to_rgb
+from appliance.preprocess import augmented_views, average_views, preprocess, to_rgb
 
 TOP_K = 3
 # An image up to 1.5 tiles wide and high is one patch (the training patches, or smaller edge
@@ -212,8 +212,12 @@ class Classifier:
             yield preprocess(crop, contract.size, contract.scaling)
 
     def _predict(self, arrays: list[np.ndarray]) -> np.ndarray:
+        contract = self.bundle.card.input
         batch = np.stack(arrays).astype(np.float32, copy=False)
-        return self._backend.predict(batch, self.bundle.card.input.scaling)
+        views = augmented_views(batch, contract.test_time_augmentation)
+        return average_views(
+            self._backend.predict(views, contract.scaling), contract.test_time_augmentation
+        )
 
 
 def _chunks(items: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
@@ -225,4 +229,3 @@ def _chunks(items: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]
             chunk = []
     if chunk:
         yield chunk
-

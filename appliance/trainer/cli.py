@@ -34,6 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--name", default="idc-mobilenetv2")
     parser.add_argument("--version", default="1.0.0")
+    parser.add_argument(
+        "--test-time-augmentation",
+        choices=["auto", "none", "dihedral8"],
+        default="auto",
+        help="views averaged per input; auto = the better on validation patients",
+    )
+    parser.add_argument("--representative", type=int, default=300, help="int8 calibration patches")
+    parser.add_argument(
+        "--from-float",
+        type=Path,
+        help="resume: skip fitting and export/evaluate the float model of this earlier run folder",
+    )
     parser.add_argument("--limit-per-patient", type=int, help="smoke tests: cap images per patient")
     return parser
 
@@ -67,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name,
         version=args.version,
         limit_per_patient=args.limit_per_patient,
+        test_time_augmentation=args.test_time_augmentation,
+        representative=args.representative,
+        from_float=args.from_float,
     )
     run(config)
     return 0

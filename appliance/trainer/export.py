@@ -33,24 +33,37 @@ def to_int8_tflite(model: tf.keras.Model, representative: np.ndarray) -> bytes:
     return converter.convert()
 
 
+class Int8Model:
+    """The exported int8 model in TensorFlow's TFLite interpreter, fed float inputs that it
+    quantises exactly as the appliance's backends do."""
+
+    def __init__(self, tflite: bytes) -> None:
+        self._interpreter = tf.lite.Interpreter(model_content=tflite, num_threads=2)
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = 0
+
+    def predict(self, images: np.ndarray, batch: int = 64) -> np.ndarray:
+        in_scale, in_zero = self._input["quantization"]
+        out_scale, out_zero = self._output["quantization"]
+        results = []
+        for start in range(0, len(images), batch):
+            chunk = images[start : start + batch]
+            if len(chunk) != self._batch:
+                self._interpreter.resize_tensor_input(self._input["index"], chunk.shape)
+                self._interpreter.allocate_tensors()
+                self._batch = len(chunk)
+            quantised = np.clip(np.round(chunk / in_scale + in_zero), -128, 127).astype(np.int8)
+            self._interpreter.set_tensor(self._input["index"], quantised)
+            self._interpreter.invoke()
+            raw = self._interpreter.get_tensor(self._output["index"]).astype(np.float32)
+            results.append((raw - out_zero) * out_scale)
+        return np.concatenate(results)
+
+
 def int8_predict(tflite: bytes, images: np.ndarray, batch: int = 64) -> np.ndarray:
     """Probabilities from the int8 model for float inputs (quantised as the appliance does)."""
-    interpreter = tf.lite.Interpreter(model_content=tflite, num_threads=2)
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    in_scale, in_zero = input_detail["quantization"]
-    out_scale, out_zero = output_detail["quantization"]
-    results = []
-    for start in range(0, len(images), batch):
-        chunk = images[start : start + batch]
-        interpreter.resize_tensor_input(input_detail["index"], chunk.shape)
-        interpreter.allocate_tensors()
-        quantised = np.clip(np.round(chunk / in_scale + in_zero), -128, 127).astype(np.int8)
-        interpreter.set_tensor(input_detail["index"], quantised)
-        interpreter.invoke()
-        raw = interpreter.get_tensor(output_detail["index"]).astype(np.float32)
-        results.append((raw - out_zero) * out_scale)
-    return np.concatenate(results)
+    return Int8Model(tflite).predict(images, batch)
 
 
 def agreement(

@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from appliance.inference.card import InputContract, ModelCard, Thresholds
+from appliance.preprocess import augmented_views, average_views
 from appliance.trainer import data as datasets
 from appliance.trainer import export, metrics
 from appliance.trainer.model import BACKBONES, build_classifier, set_backbone_trainable
@@ -57,6 +59,9 @@ class TrainConfig:
     name: str = "idc-mobilenetv2"
     version: str = "1.0.0"
     limit_per_patient: int | None = None  # for smoke tests only
+    representative: int = 300  # int8 calibration patches, from training patients only
+    test_time_augmentation: str = "auto"  # "none", "dihedral8", or "auto" (best on validation)
+    from_float: Path | None = None  # resume: skip fitting, use this run folder's float model
     extra: dict = field(default_factory=dict)
 
 
@@ -127,37 +132,47 @@ def band_outcome(labels: np.ndarray, scores: np.ndarray, thresholds: Thresholds)
     return result
 
 
-def run(config: TrainConfig, log=print) -> Path:
-    started = time.time()
-    keras.utils.set_random_seed(config.seed)
+@dataclass
+class Arrays:
+    """The three patient-disjoint parts, preprocessed with the appliance's function."""
+
+    split: datasets.Split
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def prepare_data(config: TrainConfig, log=print) -> Arrays:
     size = (config.input_size, config.input_size)
     scaling = BACKBONES[config.backbone].scaling
-    out = Path(config.output)
-    out.mkdir(parents=True, exist_ok=True)
-
-    # --- Data: patient-wise split, then the appliance's own preprocessing ---------------------
-    samples = load_samples(config)
-    split = datasets.patient_split(samples, config.split, config.seed)
+    split = datasets.patient_split(load_samples(config), config.split, config.seed)
     log(f"split by patient: {json.dumps(split.summary())}")
-    x_train, y_train = datasets.load_arrays(split.train, size, scaling)
-    x_val, y_val = datasets.load_arrays(split.validation, size, scaling)
-    x_test, y_test = datasets.load_arrays(split.test, size, scaling)
+    return Arrays(
+        split,
+        *datasets.load_arrays(split.train, size, scaling),
+        *datasets.load_arrays(split.validation, size, scaling),
+        *datasets.load_arrays(split.test, size, scaling),
+    )
+
+
+def fit(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict]:
+    """Head first with the backbone frozen, then fine-tune everything but BatchNorm."""
+    started = time.time()
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
-        .shuffle(len(x_train), seed=config.seed)
+        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        .shuffle(len(data.x_train), seed=config.seed)
         .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
         .batch(config.batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
-    val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(config.batch_size)
-
-    # --- Model: ImageNet backbone (BatchNorm frozen) + softmax head ---------------------------
+    val_ds = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(config.batch_size)
     model, base = build_classifier(
         config.backbone, config.input_size, len(config.label_names), config.alpha, config.weights
     )
-    weights = class_weights(y_train)
-
-    # --- Fit: head first with the backbone frozen, then fine-tune everything but BatchNorm ---
+    weights = class_weights(data.y_train)
     history: dict[str, list[float]] = {}
     for phase, epochs, lr, trainable in (
         ("head", config.head_epochs, config.head_lr, False),
@@ -166,7 +181,7 @@ def run(config: TrainConfig, log=print) -> Path:
         if epochs <= 0:
             continue
         set_backbone_trainable(base, trainable)
-        steps = epochs * int(np.ceil(len(x_train) / config.batch_size))
+        steps = epochs * int(np.ceil(len(data.x_train) / config.batch_size))
         schedule = keras.optimizers.schedules.CosineDecay(lr, steps) if trainable else lr
         model.compile(
             optimizer=keras.optimizers.Adam(schedule),
@@ -179,30 +194,82 @@ def run(config: TrainConfig, log=print) -> Path:
         )
         for key, values in fitted.history.items():
             history.setdefault(f"{phase}_{key}", []).extend(float(v) for v in values)
-    # The float model is kept beside the bundle (without optimizer state) for the parity test;
-    # the appliance never loads it.
+    return model, {"history": history, "train_seconds": round(time.time() - started, 1)}
+
+
+def load_fitted(directory: Path) -> tuple[keras.Model, dict]:
+    """Resume after fitting: the float model of an earlier run and its training record."""
+    model = keras.models.load_model(Path(directory) / "float_model.keras")
+    record = {"history": {}, "train_seconds": None, "resumed_from": str(directory)}
+    card = Path(directory) / "card.json"
+    if card.exists():
+        earlier = json.loads(card.read_text()).get("provenance", {})
+        record.update({k: earlier[k] for k in ("history", "train_seconds") if k in earlier})
+    return model, record
+
+
+def predict_views(
+    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, mode: str
+) -> np.ndarray:
+    """Scores averaged over the test-time views, exactly as the appliance computes them."""
+    chunks = []
+    for start in range(0, len(images), 256):
+        views = augmented_views(images[start : start + 256], mode)
+        chunks.append(average_views(predict(views), mode))
+    return np.concatenate(chunks)
+
+
+def run(config: TrainConfig, log=print) -> Path:
+    keras.utils.set_random_seed(config.seed)
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # --- Data: patient-wise split, then the appliance's own preprocessing ---------------------
+    data = prepare_data(config, log)
+
+    # --- Model + fit (or resume from an earlier run's float model) ---------------------------
+    if config.from_float:
+        model, fit_record = load_fitted(config.from_float)
+        log(f"fit skipped: float model loaded from {config.from_float}")
+    else:
+        model, fit_record = fit(config, data, log)
+    # The float model is kept beside the bundle (without optimizer state) for the parity test
+    # and for resuming; the appliance never loads it.
     keras.Model(model.inputs, model.outputs).save(out / "float_model.keras")
-    train_seconds = time.time() - started
 
     # --- Export: int8 with a representative set from training patients only -----------------
     rng = np.random.default_rng(config.seed)
-    representative = x_train[rng.choice(len(x_train), min(300, len(x_train)), replace=False)]
-    tflite = export.to_int8_tflite(model, representative)
+    pick = rng.choice(
+        len(data.x_train), min(config.representative, len(data.x_train)), replace=False
+    )
+    tflite = export.to_int8_tflite(model, data.x_train[pick])
 
-    # --- Evaluate: thresholds on validation patients, metrics on test patients --------------
+    # --- Evaluate: choices on validation patients, metrics on test patients -----------------
     index = config.label_names.index(config.malignant_label)
-    float_test = model.predict(x_test, verbose=0)
-    int8_val = export.int8_predict(tflite, x_val)
-    int8_test = export.int8_predict(tflite, x_test)
-    thresholds = choose_thresholds(y_val, int8_val[:, index], config)
+    int8 = export.Int8Model(tflite)
+    modes = (
+        ("none", "dihedral8")
+        if config.test_time_augmentation == "auto"
+        else (config.test_time_augmentation,)
+    )
+    val_by_mode = {m: predict_views(int8.predict, data.x_val, m) for m in modes}
+    val_auc = {m: metrics.roc_auc(data.y_val, p[:, index]) for m, p in val_by_mode.items()}
+    tta = max(modes, key=lambda m: val_auc[m])
+    log(f"validation AUC by test-time augmentation: {val_auc}; chosen: {tta}")
+    int8_val = val_by_mode[tta]
+    int8_test = predict_views(int8.predict, data.x_test, tta)
+    float_test = predict_views(lambda x: model.predict(x, verbose=0), data.x_test, tta)
+    thresholds = choose_thresholds(data.y_val, int8_val[:, index], config)
     point = thresholds.operating_point
-    test_patients = [s.patient for s in split.test]
+    y_test, test_patients = data.y_test, [s.patient for s in data.split.test]
     evaluation = {
         "unit": "image (patch); patients disjoint between train, validation and test",
         "operating_point": point,
+        "test_time_augmentation": tta,
+        "validation_auc_by_test_time_augmentation": val_auc,
         "test_int8": metrics.binary_metrics(y_test, int8_test[:, index], point),
         "test_float": metrics.binary_metrics(y_test, float_test[:, index], point),
-        "validation_int8": metrics.binary_metrics(y_val, int8_val[:, index], point),
+        "validation_int8": metrics.binary_metrics(data.y_val, int8_val[:, index], point),
         "test_int8_ci95_patient_bootstrap": metrics.bootstrap_patients(
             y_test, int8_test[:, index], test_patients, point
         ),
@@ -226,10 +293,11 @@ def run(config: TrainConfig, log=print) -> Path:
             height=config.input_size,
             width=config.input_size,
             dtype="int8",
-            scaling=scaling,
+            scaling=BACKBONES[config.backbone].scaling,
             mode="tiled",
             tile_size=config.tile_size,
             tile_stride=config.tile_size,
+            test_time_augmentation=tta,
         ),
         thresholds=thresholds,
         training_data={
@@ -240,9 +308,9 @@ def run(config: TrainConfig, log=print) -> Path:
             "split": "patient-wise, stratified by patient tumour share",
             "fractions": list(config.split),
             "seed": config.seed,
-            "counts": split.summary(),
+            "counts": data.split.summary(),
             "test_patients": sorted(set(test_patients)),
-            "validation_patients": sorted({s.patient for s in split.validation}),
+            "validation_patients": sorted({s.patient for s in data.split.validation}),
         },
         metrics=evaluation,
         provenance={
@@ -257,17 +325,14 @@ def run(config: TrainConfig, log=print) -> Path:
             "keras": keras.__version__,
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU, no GPU",
-            "train_seconds": round(train_seconds, 1),
-            "history": history,
+            **fit_record,
             "config": _jsonable(asdict(config)),
             "quantization": "full integer int8 (input, weights, activations, output);"
-            " representative set: 300 training-patient patches",
+            f" representative set: {len(pick)} training-patient patches",
         },
     )
     card_path = export.write_bundle(out, tflite, card)
-    log(
-        f"bundle written: {card_path} (sha256 {card.sha256[:12]}…) in {time.time() - started:.0f} s"
-    )
+    log(f"bundle written: {card_path} (sha256 {card.sha256[:12]}…)")
     return card_path
 
 
