@@ -19,7 +19,7 @@ from appliance.decision import CaseVerdict, Decision, case_verdict, decide
 from appliance.errors import ImageError, VolumeGone
 from appliance.inference.card import Thresholds
 from appliance.inference.classifier import Classifier
-from appliance.ingest import ImageRef, list_volume, read_image, thumbnail_jpeg
+from appliance.ingest import ImageRef, LoadedImage, list_volume, read_image, thumbnail_jpeg
 from appliance.store import Store
 
 REMOVED_MESSAGE = "not analysed: the USB stick was removed before this image was read"
@@ -180,33 +180,17 @@ class Analyzer:
             return self._record_error(scan_id, str(ref.relpath), ref.case, str(exc), ref.size_bytes)
         previous = self.store.find_result(loaded.sha256, self.card.sha256)
         if previous is not None and previous.p_malignant is not None:
-            decision = decide(previous.p_malignant, self.thresholds)
-            image_id = self.store.record_image(
+            # Same image, same model: the stored result stands; only the decision is recomputed,
+            # in case the admin moved the thresholds since.
+            return self._record_ok(
                 scan_id,
-                path=str(ref.relpath),
-                case=ref.case,
-                sha256=loaded.sha256,
-                size_bytes=loaded.size_bytes,
-                width=loaded.width,
-                height=loaded.height,
-                status="ok",
-                decision=decision.value,
+                ref,
+                loaded,
+                started,
                 p_malignant=previous.p_malignant,
-                error=None,
                 tiles=previous.tiles,
-                thumbnail=previous.thumbnail or thumbnail_jpeg(loaded.image),
-                elapsed_ms=(time.perf_counter() - started) * 1000,
+                thumbnail=previous.thumbnail,
                 reused_from=previous.id,
-            )
-            return ImageOutcome(
-                str(ref.relpath),
-                ref.case,
-                "ok",
-                decision,
-                previous.p_malignant,
-                None,
-                image_id,
-                True,
             )
         try:
             prediction = self.classifier.classify(loaded.image)
@@ -214,7 +198,21 @@ class Analyzer:
             return self._record_error(
                 scan_id, str(ref.relpath), ref.case, str(exc), loaded.size_bytes, loaded.sha256
             )
-        decision = decide(prediction.p_malignant, self.thresholds)
+        tiles = prediction.tiles.to_dict() if prediction.tiles else None
+        return self._record_ok(scan_id, ref, loaded, started, prediction.p_malignant, tiles)
+
+    def _record_ok(
+        self,
+        scan_id: int,
+        ref: ImageRef,
+        loaded: LoadedImage,
+        started: float,
+        p_malignant: float,
+        tiles: dict | None,
+        thumbnail: bytes | None = None,
+        reused_from: int | None = None,
+    ) -> ImageOutcome:
+        decision = decide(p_malignant, self.thresholds)
         image_id = self.store.record_image(
             scan_id,
             path=str(ref.relpath),
@@ -225,14 +223,16 @@ class Analyzer:
             height=loaded.height,
             status="ok",
             decision=decision.value,
-            p_malignant=prediction.p_malignant,
+            p_malignant=p_malignant,
             error=None,
-            tiles=prediction.tiles.to_dict() if prediction.tiles else None,
-            thumbnail=thumbnail_jpeg(loaded.image),
+            tiles=tiles,
+            thumbnail=thumbnail or thumbnail_jpeg(loaded.image),
             elapsed_ms=(time.perf_counter() - started) * 1000,
+            reused_from=reused_from,
         )
+        reused = reused_from is not None
         return ImageOutcome(
-            str(ref.relpath), ref.case, "ok", decision, prediction.p_malignant, None, image_id
+            str(ref.relpath), ref.case, "ok", decision, p_malignant, None, image_id, reused
         )
 
     def _record_error(

@@ -101,3 +101,25 @@ def test_link_out_of_the_stick_is_listed_not_followed(analyzer: Analyzer, tmp_pa
     summary = analyzer.scan(stick)
     [outcome] = summary.outcomes
     assert outcome.status == "error" and "outside" in outcome.error
+
+
+def test_a_store_failure_mid_scan_marks_the_scan_failed(
+    analyzer: Analyzer, demo_stick: Path, monkeypatch
+) -> None:
+    from appliance.errors import StoreError
+
+    written = []
+    original = analyzer.store.record_image
+
+    def fail_on_fourth(*args, **kwargs):
+        if len(written) == 3:
+            raise StoreError("the disk is full")
+        written.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(analyzer.store, "record_image", fail_on_fourth)
+    with pytest.raises(StoreError):
+        analyzer.scan(demo_stick)
+    [scan] = analyzer.store.scans()
+    assert scan.status == "failed" and "disk is full" in scan.message
+    assert scan.n_images == 3  # what was written before the failure is kept

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import random
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -156,6 +157,63 @@ def patient_folds(samples: Sequence[Sample], k: int = 5, seed: int = 42) -> list
         for fold, patient in zip(folds, group, strict=False):
             fold.append(patient)
     return folds
+
+
+def patient_kfold(
+    samples: Sequence[Sample], k: int = 5, seed: int = 42
+) -> list[tuple[list[Sample], list[Sample]]]:
+    """Patient-wise k-fold cross-validation: ``k`` pairs ``(train, test)``; each patient is in
+    exactly one test fold and never on both sides of a pair (folds from :func:`patient_folds`)."""
+    if k < 2:
+        raise ValueError("k-fold cross-validation needs k >= 2")
+    by_patient: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        by_patient[sample.patient].append(sample)
+    if len(by_patient) < k:
+        raise ValueError(f"{len(by_patient)} patients cannot fill {k} patient-disjoint folds")
+    folds = patient_folds(samples, k, seed)
+    pairs = []
+    for index, test_patients in enumerate(folds):
+        train_patients = [p for j, fold in enumerate(folds) if j != index for p in fold]
+        pairs.append(
+            (_samples_of(train_patients, by_patient), _samples_of(test_patients, by_patient))
+        )
+    return pairs
+
+
+LEAK_WARNING = (
+    "image-wise split: images of one patient fall on both sides of the split, so test scores"
+    " measure recognising patients already seen, not generalising to new ones. Use it only to"
+    " show how far the seed papers' numbers are from patient-wise ones."
+)
+
+
+def image_wise_split(
+    samples: Sequence[Sample],
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    seed: int = 42,
+    *,
+    i_understand_this_leaks: bool = False,
+) -> Split:
+    """The seed papers' random image-wise split, kept only to demonstrate its leakage.
+
+    Refuses unless ``i_understand_this_leaks`` is set, and then warns (UserWarning) every time.
+    """
+    if not i_understand_this_leaks:
+        raise ValueError(
+            "image-wise splits leak patients between train and test; pass"
+            " i_understand_this_leaks=True to run one on purpose, or use patient_split"
+        )
+    warnings.warn(LEAK_WARNING, UserWarning, stacklevel=2)
+    order = list(samples)
+    random.Random(seed).shuffle(order)
+    n_val = round(len(order) * fractions[1])
+    n_test = round(len(order) * fractions[2])
+    return Split(
+        train=order[n_val + n_test :],
+        validation=order[:n_val],
+        test=order[n_val : n_val + n_test],
+    )
 
 
 def _samples_of(patients: Iterable[str], by_patient: dict[str, list[Sample]]) -> list[Sample]:

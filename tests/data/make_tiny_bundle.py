@@ -59,22 +59,13 @@ def representative_images(count: int = 200) -> np.ndarray:
 
 
 def convert_int8(model) -> bytes:
-    import tensorflow as tf
+    """The trainer's own int8 export, so the tiny bundle is made exactly like a real one."""
+    from appliance.trainer.export import to_int8_tflite
 
-    def samples():
-        for image in representative_images():
-            yield [image[None]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = samples
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
     with warnings.catch_warnings():
         # The converter asks for input statistics it does not need with a representative set.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-        return converter.convert()
+        return to_int8_tflite(model, representative_images())
 
 
 def make_card(tflite: bytes) -> ModelCard:
