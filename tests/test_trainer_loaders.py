@@ -31,7 +31,11 @@ def _breakhis_tree(tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
         tumour = "malignant" if row["class"] == "M" else "benign"
         patient_folder = f"SOB_{row['class']}_{row['subtype']}_{row['patient']}"
         folder = (
-            root / tumour / "SOB" / BREAKHIS_SUBTYPES[row["subtype"]] / patient_folder
+            root
+            / tumour
+            / "SOB"
+            / BREAKHIS_SUBTYPES[row["subtype"]]
+            / patient_folder
             / f"{row['mag']}X"
         )
         folder.mkdir(parents=True, exist_ok=True)

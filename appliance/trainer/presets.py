@@ -61,9 +61,12 @@ class Preset:
     builder: BuildFn = field(repr=False)
     seed: int = 42
     early_stopping_patience: int | None = None  # on validation loss
-    freeze_backbone: bool = False  # the paper trains only the new layers
+    # The paper trains only the new layers on a pretrained backbone. A backbone from scratch is
+    # never frozen: a frozen random network is a random feature extractor.
+    freeze_backbone: bool = False
     weights_hint: str = ""  # what local ImageNet weights file ``weights=`` expects
     source: str = ""  # the seed paper
+    alpha: float = 1.0  # width multiplier (MobileNets only)
 
     def build(
         self,
@@ -74,9 +77,15 @@ class Preset:
         """``(model, base)`` for square ``input_size`` or ``(height, width)``; the paper's size
         when None. ``weights`` is a local ImageNet weights file (or folder, see weights_hint)."""
         size = self.input_size if input_size is None else _hw(input_size)
-        model, base = self.builder(size, n_classes, None if weights is None else Path(weights))
-        if self.freeze_backbone:
-            set_trainable(base, False, pretrained=weights is not None)
+        model, base = self.builder(
+            size,
+            n_classes,
+            None if weights is None else Path(weights),
+            l2=self.optimizer.l2,
+            alpha=self.alpha,
+        )
+        if self.freeze_backbone and weights is not None:
+            set_trainable(base, False, pretrained=True)
         return model, base
 
     def is_pretrained(self, weights: Path | None) -> bool:
@@ -252,8 +261,14 @@ def wide_resnet(
 
     def conv(filters, kernel, stride, name):
         return layers.Conv2D(
-            filters, kernel, stride, padding="same", use_bias=False,
-            kernel_initializer="he_normal", kernel_regularizer=reg, name=name,
+            filters,
+            kernel,
+            stride,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=reg,
+            name=name,
         )
 
     inputs = keras.Input(input_shape)
@@ -275,7 +290,7 @@ def wide_resnet(
     return keras.Model(inputs, x, name=f"wrn_{depth}_{width}")
 
 
-def _build_wrn(size, n_classes, weights, *, l2: float = 1e-4):
+def _build_wrn(size, n_classes, weights, *, l2: float = 1e-4, **_):
     base = wide_resnet((*size, 3), 28, 2, l2)
     _load(base, weights)
     inputs = keras.Input((*size, 3), name="image")
@@ -288,7 +303,7 @@ def _build_wrn(size, n_classes, weights, *, l2: float = 1e-4):
 # --- ResNet-50 (BreakHis, FC 1024 + dropout 0.4) --------------------------------------------
 
 
-def _build_resnet50(size, n_classes, weights):
+def _build_resnet50(size, n_classes, weights, *, l2: float = 0.0, **_):
     base = keras.applications.ResNet50(
         include_top=False, weights=None, input_shape=(*size, 3), pooling="avg"
     )
@@ -296,19 +311,17 @@ def _build_resnet50(size, n_classes, weights):
     inputs = keras.Input((*size, 3), name="image")
     x = _adapter(inputs, "caffe", "zero_to_one", "resnet50")
     x = base(x, training=False) if weights is not None else base(x)
-    x = layers.Dense(1024, activation="relu", name="fc1024")(x)
+    x = _dense(1024, l2, "fc1024", "relu")(x)
     x = layers.Dropout(0.4, name="dropout")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    outputs = _dense(n_classes, l2, "probabilities", "softmax")(x)
     return keras.Model(inputs, outputs, name="resnet50_classifier"), base
 
 
 # --- ResNet152V2 + the ICIAR paper's head (Table II) ----------------------------------------
 
 
-def _build_resnet152v2_head(size, n_classes, weights):
-    base = keras.applications.ResNet152V2(
-        include_top=False, weights=None, input_shape=(*size, 3)
-    )
+def _build_resnet152v2_head(size, n_classes, weights, *, l2: float = 0.0, **_):
+    base = keras.applications.ResNet152V2(include_top=False, weights=None, input_shape=(*size, 3))
     _load(base, weights)
     inputs = keras.Input((*size, 3), name="image")  # minus_one_to_one = the "tf" mode of V2
     x = base(inputs, training=False)
@@ -316,10 +329,10 @@ def _build_resnet152v2_head(size, n_classes, weights):
     x = layers.MaxPooling2D(2, padding="same", name="head_pool")(x)
     x = layers.Conv2D(32, 1, activation="relu", name="head_conv32")(x)
     x = layers.Conv2D(64, 1, activation="relu", name="head_conv64b")(x)
-    x = layers.Dense(32, activation="relu", name="head_dense32")(x)
-    x = layers.Dense(64, activation="relu", name="head_dense64")(x)
+    x = _dense(32, l2, "head_dense32", "relu")(x)
+    x = _dense(64, l2, "head_dense64", "relu")(x)
     x = layers.Flatten(name="head_flatten")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    outputs = _dense(n_classes, l2, "probabilities", "softmax")(x)
     return keras.Model(inputs, outputs, name="resnet152v2_head_classifier"), base
 
 
@@ -332,7 +345,7 @@ MULTISCALE_WEIGHTS = {
 }
 
 
-def _build_multiscale(size, n_classes, weights):
+def _build_multiscale(size, n_classes, weights, *, l2: float = 0.0, **_):
     """``weights`` is a folder holding the three files named in MULTISCALE_WEIGHTS."""
     shape = (*size, 3)
     backbones = {
@@ -343,9 +356,7 @@ def _build_multiscale(size, n_classes, weights):
     inputs = keras.Input(shape, name="image")
     pooled = []
     for name, (factory, mode) in backbones.items():
-        net = factory(
-            include_top=False, weights=None, input_shape=shape, pooling="avg", name=name
-        )
+        net = factory(include_top=False, weights=None, input_shape=shape, pooling="avg", name=name)
         if weights is not None:
             _load(net, Path(weights) / MULTISCALE_WEIGHTS[name])
         x = _adapter(inputs, mode, "zero_to_one", name)
@@ -355,18 +366,18 @@ def _build_multiscale(size, n_classes, weights):
     x = base(image, training=False) if weights is not None else base(image)
     x = layers.Dropout(0.2, name="dropout_0.2")(x)
     x = layers.BatchNormalization(name="head_bn1")(x)
-    x = layers.Dense(128, activation="relu", name="dense128")(x)
+    x = _dense(128, l2, "dense128", "relu")(x)
     x = layers.Dropout(0.4, name="dropout_0.4")(x)
     x = layers.BatchNormalization(name="head_bn2")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    outputs = _dense(n_classes, l2, "probabilities", "softmax")(x)
     return keras.Model(image, outputs, name="multiscale_classifier"), base
 
 
 # --- MobileNets (the existing Pi-sized builders) --------------------------------------------
 
 
-def _mobilenet(backbone: str, alpha: float = 1.0) -> BuildFn:
-    def build(size, n_classes, weights):
+def _mobilenet(backbone: str) -> BuildFn:
+    def build(size, n_classes, weights, *, alpha: float = 1.0, **_):
         if size[0] != size[1]:
             raise ValueError(f"{backbone} is built square here; got {size}")
         return build_classifier(backbone, size[0], n_classes, alpha, weights)
