@@ -303,8 +303,7 @@ class MainWindow(QMainWindow):
         scan_id = summary.scan_id
 
         def load():
-            store = self.session.store
-            return store.scan(scan_id), store.images(scan_id), store.latest_reviews(scan_id)
+            return self._load_scan(scan_id)
 
         def shown(result) -> None:
             scan, images, reviews = result
@@ -366,10 +365,14 @@ class MainWindow(QMainWindow):
             lambda exc: self.history.show_error(classify(exc).detail),
         )
 
+    def _load_scan(self, scan_id: int):
+        """A scan, its images and their latest reviews: what a result page shows (worker thread)."""
+        store = self.session.store
+        return store.scan(scan_id), store.images(scan_id), store.latest_reviews(scan_id)
+
     def reopen_scan(self, scan_id: int) -> None:
         def load():
-            store = self.session.store
-            return store.scan(scan_id), store.images(scan_id), store.latest_reviews(scan_id)
+            return self._load_scan(scan_id)
 
         def shown(result) -> None:
             scan, images, reviews = result
