@@ -145,6 +145,7 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_watch(args: argparse.Namespace, config: Config) -> int:
+    from appliance.ingest import VolumeEvent
     from appliance.report import write_scan_report
     from appliance.runtime import describe_source, open_analyzer, open_source
 
@@ -163,7 +164,7 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
 
         print(f"watching {describe_source(config)} — {RESEARCH_ONLY}. Ctrl-C to stop.", flush=True)
         for volume in source.present():
-            pending.append(_Inserted(volume))
+            pending.append(VolumeEvent("inserted", volume))
         source.start(on_event)
         while not stop.is_set():
             with arrived:
@@ -266,15 +267,6 @@ def cmd_gui(args: argparse.Namespace, config: Config) -> int:
 
 
 # --- output ---------------------------------------------------------------------------------
-
-
-class _Inserted:
-    """A stick already present when watching starts is handled like one just plugged in."""
-
-    kind = "inserted"
-
-    def __init__(self, volume) -> None:
-        self.volume = volume
 
 
 class _ProgressLine:

@@ -145,9 +145,8 @@ class Analyzer:
             return self._finish(summary, "interrupted", str(exc))
         total = len(listing.images) + len(listing.skipped)
         for skipped in listing.skipped:
-            case = skipped.relpath.parent.as_posix()
             outcome = self._record_error(
-                scan_id, str(skipped.relpath), case if case != "." else "(root)", skipped.reason
+                scan_id, str(skipped.relpath), skipped.case, skipped.reason
             )
             summary.outcomes.append(outcome)
         self._progress(on_progress, summary, total)

@@ -71,6 +71,10 @@ class Skipped:
     relpath: PurePosixPath
     reason: str
 
+    @property
+    def case(self) -> str:
+        return case_of(self.relpath)
+
 
 @dataclass(frozen=True)
 class VolumeListing:
@@ -239,8 +243,13 @@ class _Walker:
             self.skip(rel, "not a regular file (device or pipe); not read")
             return
         size = entry.stat(follow_symlinks=True).st_size
-        case = str(rel.parent) if rel.parent.parts else ROOT_CASE
-        self.images.append(ImageRef(self.root, rel, case, size))
+        self.images.append(ImageRef(self.root, rel, case_of(rel), size))
+
+
+def case_of(relpath: PurePosixPath) -> str:
+    """The case of a file: the folder it is in, relative to the stick; the top folder is
+    :data:`ROOT_CASE`."""
+    return str(relpath.parent) if relpath.parent.parts else ROOT_CASE
 
 
 def list_volume(root: Path, *, max_files: int = 100_000) -> VolumeListing:

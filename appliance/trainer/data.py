@@ -117,15 +117,10 @@ def patient_split(
 ) -> Split:
     """Split by patient into train/validation/test, stratified by each patient's share of
     positive images so that every part sees tumour-rich and tumour-poor patients."""
-    by_patient: dict[str, list[Sample]] = defaultdict(list)
-    for sample in samples:
-        by_patient[sample.patient].append(sample)
     rng = random.Random(seed)
-    patients = sorted(by_patient)
-    rng.shuffle(patients)
-    # Sort by positive share, then deal patients into parts in blocks, so each part gets a
-    # proportional slice of every stratum.
-    patients.sort(key=lambda p: np.mean([s.label for s in by_patient[p]]))
+    by_patient = _group_by_patient(samples)
+    # Deal patients into parts in blocks, so each part gets a proportional slice of every stratum.
+    patients = _patients_by_tumour_share(by_patient, rng)
     parts: dict[str, list[str]] = {"train": [], "validation": [], "test": []}
     block = max(2, round(1 / min(fractions[1:]))) if min(fractions[1:]) > 0 else len(patients)
     for start in range(0, len(patients), block):
@@ -143,13 +138,8 @@ def patient_split(
 
 def patient_folds(samples: Sequence[Sample], k: int = 5, seed: int = 42) -> list[list[str]]:
     """Patients dealt into ``k`` folds, stratified like :func:`patient_split`."""
-    by_patient: dict[str, list[int]] = defaultdict(list)
-    for sample in samples:
-        by_patient[sample.patient].append(sample.label)
     rng = random.Random(seed)
-    patients = sorted(by_patient)
-    rng.shuffle(patients)
-    patients.sort(key=lambda p: np.mean(by_patient[p]))
+    patients = _patients_by_tumour_share(_group_by_patient(samples), rng)
     folds: list[list[str]] = [[] for _ in range(k)]
     for start in range(0, len(patients), k):
         group = patients[start : start + k]
@@ -166,9 +156,7 @@ def patient_kfold(
     exactly one test fold and never on both sides of a pair (folds from :func:`patient_folds`)."""
     if k < 2:
         raise ValueError("k-fold cross-validation needs k >= 2")
-    by_patient: dict[str, list[Sample]] = defaultdict(list)
-    for sample in samples:
-        by_patient[sample.patient].append(sample)
+    by_patient = _group_by_patient(samples)
     if len(by_patient) < k:
         raise ValueError(f"{len(by_patient)} patients cannot fill {k} patient-disjoint folds")
     folds = patient_folds(samples, k, seed)
@@ -214,6 +202,22 @@ def image_wise_split(
         validation=order[:n_val],
         test=order[n_val : n_val + n_test],
     )
+
+
+def _group_by_patient(samples: Iterable[Sample]) -> dict[str, list[Sample]]:
+    by_patient: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        by_patient[sample.patient].append(sample)
+    return by_patient
+
+
+def _patients_by_tumour_share(by_patient: dict[str, list[Sample]], rng: random.Random) -> list[str]:
+    """Patients in random order, then stably sorted by their share of positive images: the
+    strata that the splits deal from."""
+    patients = sorted(by_patient)
+    rng.shuffle(patients)
+    patients.sort(key=lambda p: np.mean([s.label for s in by_patient[p]]))
+    return patients
 
 
 def _samples_of(patients: Iterable[str], by_patient: dict[str, list[Sample]]) -> list[Sample]:

@@ -61,11 +61,6 @@ class Int8Model:
         return np.concatenate(results)
 
 
-def int8_predict(tflite: bytes, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Probabilities from the int8 model for float inputs (quantised as the appliance does)."""
-    return Int8Model(tflite).predict(images, batch)
-
-
 def agreement(
     float_probs: np.ndarray, int8_probs: np.ndarray, threshold: float, index: int
 ) -> dict:
