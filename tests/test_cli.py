@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,34 @@ def test_console_script_on_the_demo_stick(fmt: str, tmp_path: Path) -> None:
     images = json.loads(result.stdout)["images"]
     assert len(images) == sum(1 for p in DEMO_STICK.rglob("*") if p.is_file())
     assert all(i["decision"] for i in images)
+
+
+def test_watch_scans_each_stick_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, shipped_model: Path
+) -> None:
+    import signal
+    import time
+
+    port, reports = tmp_path / "port", tmp_path / "reports"
+    (port / "already-in").mkdir(parents=True)
+    for source in sorted((DEMO_STICK / "patient-9077").glob("*.png"))[:2]:
+        shutil.copy(source, port / "already-in" / source.name)
+    exe = Path(sys.executable).parent / "histo-appliance"
+    args = [str(exe), "watch", "--mock-usb", str(port), "--model", str(shipped_model),
+            "--db", str(tmp_path / "w.db"), "--reports", str(reports)]  # fmt: skip
+    watcher = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(reports.glob("scan-*.pdf")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (port / "plugged-later").mkdir()
+        shutil.copy(next((DEMO_STICK / "patient-9036").glob("*.png")), port / "plugged-later")
+        while len(list(reports.glob("scan-*.pdf"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    assert "stick inserted: already-in" in out and "stick inserted: plugged-later" in out
+    assert "stopped cleanly" in out
+    assert len(list(reports.glob("scan-*.pdf"))) == 2
