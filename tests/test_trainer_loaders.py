@@ -14,6 +14,7 @@ from appliance.trainer.data import Sample, image_wise_split, patient_kfold
 from appliance.trainer.loaders import (
     BREAKHIS_SUBTYPES,
     BreakHisSample,
+    arrange_breakhis_tree,
     load_bach,
     load_breakhis,
     parse_breakhis_name,
@@ -26,21 +27,7 @@ def _breakhis_tree(tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
     source = shared_path("data", "breakhis-samples")
     with (source / "manifest.tsv").open(newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    root = tmp_path / "BreaKHis_v1" / "histology_slides" / "breast"
-    for row in rows:
-        tumour = "malignant" if row["class"] == "M" else "benign"
-        patient_folder = f"SOB_{row['class']}_{row['subtype']}_{row['patient']}"
-        folder = (
-            root
-            / tumour
-            / "SOB"
-            / BREAKHIS_SUBTYPES[row["subtype"]]
-            / patient_folder
-            / f"{row['mag']}X"
-        )
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / row["file"]).symlink_to(source / row["file"])
-    return tmp_path / "BreaKHis_v1", rows
+    return arrange_breakhis_tree(source, tmp_path), rows
 
 
 def test_breakhis_labels_patients_and_magnifications_match_the_manifest(tmp_path: Path) -> None:

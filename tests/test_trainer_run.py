@@ -93,3 +93,214 @@ def test_train_export_and_load_in_the_appliance(tmp_path: Path) -> None:
     resumed = json.loads((again / "card.json").read_text())
     assert resumed["provenance"]["resumed_from"] == str(out)
     assert resumed["input"]["test_time_augmentation"] == "none"
+
+
+def _cli(*args: object) -> int:
+    return train_main([str(a) for a in args])
+
+
+@pytest.mark.train
+def test_kfold_writes_one_bundle_per_fold_and_a_summary_and_repeats_from_config(
+    tmp_path: Path,
+) -> None:
+    data, out = tmp_path / "idc", tmp_path / "cv"
+    _tiny_idc(data, patients=10, per_class=3)
+    tiny = ["--input-size", "32", "--batch-size", "16", "--representative", "10"]
+    assert (
+        _cli(
+            "--data",
+            data,
+            "--output",
+            out,
+            "--preset",
+            "wrn-28-2",
+            "--epochs",
+            "1",
+            "--kfold",
+            "2",
+            "--test-time-augmentation",
+            "none",
+            *tiny,
+        )
+        == 0
+    )
+    summary = json.loads((out / "cv-summary.json").read_text())
+    assert summary["folds_done"] == [1, 2] and summary["pretrained"] is False
+    assert summary["mean_sd"]["test_int8.balanced_accuracy"]["n"] == 2
+    cards = [json.loads((out / f"fold-{k}" / "card.json").read_text()) for k in (1, 2)]
+    tests = [set(c["training_data"]["test_patients"]) for c in cards]
+    assert tests[0].isdisjoint(tests[1]) and len(tests[0] | tests[1]) == 10
+    for card in cards:  # validation patients come from the other fold, never the test one
+        assert set(card["training_data"]["validation_patients"]).isdisjoint(
+            card["training_data"]["test_patients"]
+        )
+        assert card["provenance"]["preset"] == "wrn-28-2"
+        assert card["provenance"]["pretrained_weights"] == "none (from scratch)"
+    for plot in ("roc.png", "confusion_int8.png", "learning_curves.png"):
+        assert (out / "fold-1" / plot).stat().st_size > 0
+    assert (out / "fold-1" / "checkpoints" / "train.done.weights.h5").exists()
+    assert ModelBundle.load(out / "fold-2").card.input.height == 32
+
+    # Resuming a finished cross-validation keeps the folds; --config repeats one fold's run.
+    before = (out / "fold-1" / "model.tflite").read_bytes()
+    assert (
+        _cli(
+            "--data",
+            data,
+            "--output",
+            out,
+            "--preset",
+            "wrn-28-2",
+            "--epochs",
+            "1",
+            "--kfold",
+            "2",
+            "--resume",
+            *tiny,
+        )
+        == 0
+    )
+    assert (out / "fold-1" / "model.tflite").read_bytes() == before
+    again = tmp_path / "again"
+    assert _cli("--config", out / "fold-1" / "config.json", "--output", again) == 0
+    repeated = json.loads((again / "card.json").read_text())
+    assert repeated["training_data"]["test_patients"] == cards[0]["training_data"]["test_patients"]
+    assert repeated["provenance"]["config"]["fold"] == 1
+
+
+@pytest.mark.train
+def test_image_wise_split_runs_only_by_name_and_says_so(tmp_path: Path) -> None:
+    data = tmp_path / "idc"
+    _tiny_idc(data, patients=6, per_class=3)
+    with pytest.warns(UserWarning, match="patients"):
+        assert (
+            _cli(
+                "--data",
+                data,
+                "--output",
+                tmp_path / "iw",
+                "--image-wise",
+                "--alpha",
+                "0.35",
+                "--input-size",
+                "32",
+                "--head-epochs",
+                "0",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--representative",
+                "10",
+                "--test-time-augmentation",
+                "none",
+                "--no-plots",
+            )
+            == 0
+        )
+    card = json.loads((tmp_path / "iw" / "card.json").read_text())
+    assert "IMAGE-WISE" in card["metrics"]["unit"] and "leaking" in card["metrics"]["split"]
+    test = set(card["training_data"]["test_patients"])
+    assert test & set(card["training_data"]["validation_patients"])  # the leak, visible
+
+
+@pytest.mark.train
+def test_breakhis_sample_tree_trains_end_to_end_with_per_magnification_metrics(
+    tmp_path: Path,
+) -> None:
+    from appliance.trainer.loaders import arrange_breakhis_tree
+    from tests.conftest import shared_path
+
+    tree = arrange_breakhis_tree(shared_path("data", "breakhis-samples"), tmp_path)
+    out = tmp_path / "bundle"
+    assert (
+        _cli(
+            "--data",
+            tree,
+            "--layout",
+            "breakhis",
+            "--preset",
+            "mobilenetv3small",
+            "--input-size",
+            "32",
+            "--head-epochs",
+            "0",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--split",
+            "0.6",
+            "0.2",
+            "0.2",
+            "--representative",
+            "4",
+            "--test-time-augmentation",
+            "none",
+            "--output",
+            out,
+            "--no-plots",
+        )
+        == 0
+    )
+    card = json.loads((out / "card.json").read_text())
+    assert card["labels"] == ["benign", "malignant"] and card["input"]["mode"] == "whole"
+    assert card["metrics"]["test_int8_per_magnification"]
+    assert (
+        sum(m["n"] for m in card["metrics"]["test_int8_per_magnification"].values())
+        == (card["metrics"]["test_int8"]["n"])
+    )
+    # The appliance classifies a whole BreakHis image with the bundle.
+    image = next(tree.rglob("*.png"))
+    result = Classifier(ModelBundle.load(out)).classify(Image.open(image))
+    assert 0.0 <= result.p_malignant <= 1.0
+
+
+def test_cli_help_names_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.trainer.presets import PRESETS
+
+    with pytest.raises(SystemExit):
+        train_main(["--help"])
+    text = capsys.readouterr().out
+    assert all(name in text for name in PRESETS)
+
+
+@pytest.mark.train
+def test_threshold_folds_choose_the_operating_point_out_of_fold_then_fit_on_everyone(
+    tmp_path: Path,
+) -> None:
+    data, out = tmp_path / "idc", tmp_path / "bundle"
+    _tiny_idc(data, patients=12, per_class=3)
+    assert (
+        _cli(
+            "--data",
+            data,
+            "--output",
+            out,
+            "--alpha",
+            "0.35",
+            "--input-size",
+            "32",
+            "--head-epochs",
+            "0",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--representative",
+            "10",
+            "--threshold-folds",
+            "2",
+            "--no-plots",
+        )
+        == 0
+    )
+    card = json.loads((out / "card.json").read_text())
+    counts = card["training_data"]["counts"]
+    assert counts["validation"]["images"] == 0  # the final model saw every development patient
+    assert card["metrics"]["thresholds_chosen_on"].startswith("out-of-fold")
+    # Every development image was scored once, by the fold model that did not see its patient.
+    assert card["metrics"]["validation_int8"]["n"] == counts["train"]["images"]
+    assert (out / "threshold-folds" / "fold-2" / "checkpoints").is_dir()
+    test_patients = set(card["training_data"]["test_patients"])
+    assert test_patients and counts["train"]["patients"] + len(test_patients) == 12

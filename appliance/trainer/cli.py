@@ -1,9 +1,41 @@
-"""``histo-appliance-train``: train, evaluate and export a model bundle from the command line."""
+"""``histo-appliance-train``: train, evaluate and export a model bundle from the command line.
+
+One run writes a bundle (``model.tflite`` + ``card.json``) plus its ``config.json``, the float
+model, plots and checkpoints. ``--kfold K`` runs patient-wise cross-validation instead: one bundle
+per fold under ``OUTPUT/fold-N`` and ``OUTPUT/cv-summary.json`` (mean ± SD over folds).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
+
+LAYOUTS = ("idc", "folders", "breakhis", "bach", "bach-binary")
+
+
+def _presets_help() -> str:
+    """Every preset with its recipe, for --help (the registry needs the 'train' extra)."""
+    try:
+        from appliance.trainer.presets import PRESETS
+    except ImportError:
+        return "presets: install the 'train' extra to list them"
+    return "presets:\n" + "\n".join(f"  {p.name:22s} {p.description}" for p in PRESETS.values())
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``96`` or ``96x144`` (height x width)."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 96 or 96x144") from None
+    if len(values) == 1:
+        return (values[0], values[0])
+    if len(values) == 2:
+        return (values[0], values[1])
+    raise argparse.ArgumentTypeError(f"{text!r} is not a size like 96 or 96x144")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -11,70 +43,128 @@ def build_parser() -> argparse.ArgumentParser:
         prog="histo-appliance-train",
         description="Train a histopathology classifier with a patient-wise split and export an"
         " int8 bundle (model.tflite + card.json) the appliance can load.",
+        epilog=_presets_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, required=True, help="dataset root")
-    parser.add_argument("--output", type=Path, required=True, help="bundle directory to write")
-    parser.add_argument(
-        "--weights", type=Path, help="local ImageNet weights (.h5) for the backbone; none = scratch"
+    run = parser.add_argument_group("run")
+    run.add_argument("--data", type=Path, help="dataset root")
+    run.add_argument("--output", type=Path, help="bundle directory to write")
+    run.add_argument(
+        "--config",
+        type=Path,
+        help="repeat an earlier run from its config.json (--output may move it)",
     )
-    parser.add_argument("--layout", choices=["idc", "folders"], default="idc")
-    parser.add_argument("--classes", nargs="+", default=["0", "1"], help="class folder names")
-    parser.add_argument("--labels", nargs="+", default=["non-IDC", "IDC"], help="class names")
-    parser.add_argument("--malignant-label", default="IDC")
-    parser.add_argument("--patient-pattern", default=r"^(?P<patient>[^_]+)_")
-    parser.add_argument(
-        "--backbone", choices=["mobilenetv2", "mobilenetv3small"], default="mobilenetv2"
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    run.add_argument(
+        "--from-float",
+        type=Path,
+        help="skip fitting and export/evaluate the float model of this earlier run folder",
     )
-    parser.add_argument("--alpha", type=float, default=1.0)
-    parser.add_argument("--input-size", type=int, default=96)
-    parser.add_argument("--tile-size", type=int, default=50)
-    parser.add_argument("--head-epochs", type=int, default=2)
-    parser.add_argument("--finetune-epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--name", default="idc-mobilenetv2")
-    parser.add_argument("--version", default="1.0.0")
-    parser.add_argument(
+    run.add_argument("--name", default="idc-mobilenetv2")
+    run.add_argument("--version", default="1.0.0")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--preset", default="mobilenetv2", help="architecture (listed below)")
+    model.add_argument(
+        "--weights", type=Path, help="local ImageNet weights for the backbone; none = scratch"
+    )
+    model.add_argument("--alpha", type=float, default=1.0, help="MobileNet width")
+    model.add_argument("--input-size", type=_size, help="96 or HxW; default: the preset's")
+    model.add_argument("--input-mode", choices=["tiled", "whole"], help="default: tiled for IDC")
+    model.add_argument("--tile-size", type=int, default=50)
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--layout", choices=LAYOUTS, default="idc")
+    data.add_argument("--classes", nargs="+", default=["0", "1"], help="class folder names")
+    data.add_argument("--labels", nargs="+", help="class names (default: the layout's)")
+    data.add_argument("--malignant-label", help="default: the layout's")
+    data.add_argument("--patient-pattern", default=r"^(?P<patient>[^_]+)_")
+    data.add_argument("--magnifications", nargs="+", type=int, help="BreakHis: train on these")
+    data.add_argument(
+        "--test-magnifications", nargs="+", type=int, help="BreakHis: test on these (cross-mag.)"
+    )
+    data.add_argument(
+        "--augmentation",
+        default="light",
+        help="light, stain (+HED), paper (the seeds' ranges) or none",
+    )
+    data.add_argument("--limit-per-patient", type=int, help="smoke tests: cap images per patient")
+
+    split = parser.add_argument_group("split")
+    split.add_argument("--seed", type=int, default=42)
+    split.add_argument(
+        "--split",
+        nargs=3,
+        type=float,
+        default=[0.7, 0.15, 0.15],
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="patient fractions (with --kfold: train/val share of the other folds)",
+    )
+    split.add_argument("--kfold", type=int, help="patient-wise k-fold cross-validation")
+    split.add_argument("--folds", nargs="+", type=int, help="with --kfold: only these folds")
+    split.add_argument(
+        "--threshold-folds",
+        type=int,
+        help="choose thresholds on out-of-fold scores of K patient folds of train+validation,"
+        " then fit the final model on all of them",
+    )
+    split.add_argument(
+        "--image-wise",
+        action="store_true",
+        help="the seed papers' image-wise split: LEAKS patients into test; for comparison only",
+    )
+
+    fit = parser.add_argument_group("fit")
+    fit.add_argument("--head-epochs", type=int, default=2, help="warm-up before fine-tuning")
+    fit.add_argument(
+        "--epochs", "--finetune-epochs", dest="epochs", type=int, help="default: the preset's"
+    )
+    fit.add_argument("--batch-size", type=int, help="default: the preset's")
+    fit.add_argument(
         "--test-time-augmentation",
         choices=["auto", "none", "dihedral8"],
         default="auto",
         help="views averaged per input; auto = the better on validation patients",
     )
-    parser.add_argument("--representative", type=int, default=300, help="int8 calibration patches")
-    parser.add_argument(
-        "--from-float",
-        type=Path,
-        help="resume: skip fitting and export/evaluate the float model of this earlier run folder",
-    )
-    parser.add_argument("--limit-per-patient", type=int, help="smoke tests: cap images per patient")
+    fit.add_argument("--representative", type=int, default=300, help="int8 calibration images")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # TensorFlow is imported only now, so --help works without the 'train' extra.
-    try:
-        from appliance.trainer.train import TrainConfig, run
-    except ImportError as exc:
-        raise SystemExit(
-            f"the trainer needs TensorFlow: pip install 'histo-appliance[train]' ({exc})"
-        ) from exc
-    config = TrainConfig(
+def config_from_args(args: argparse.Namespace):
+    from appliance.trainer.train import TrainConfig
+
+    if args.config:
+        overrides = {"resume": args.resume}
+        if args.output:
+            overrides["output"] = args.output
+        return TrainConfig.from_json(args.config, **overrides)
+    if args.data is None or args.output is None:
+        raise SystemExit("histo-appliance-train: --data and --output are required (or --config)")
+    return TrainConfig(
         data=args.data,
         output=args.output,
+        preset=args.preset,
         weights=args.weights,
         layout=args.layout,
         classes=tuple(args.classes),
-        label_names=tuple(args.labels),
+        label_names=tuple(args.labels) if args.labels else None,
         malignant_label=args.malignant_label,
         patient_pattern=args.patient_pattern,
-        backbone=args.backbone,
+        magnifications=tuple(args.magnifications) if args.magnifications else None,
+        test_magnifications=tuple(args.test_magnifications) if args.test_magnifications else None,
         alpha=args.alpha,
         input_size=args.input_size,
+        input_mode=args.input_mode,
         tile_size=args.tile_size,
         head_epochs=args.head_epochs,
-        finetune_epochs=args.finetune_epochs,
+        epochs=args.epochs,
         batch_size=args.batch_size,
+        augmentation=args.augmentation,
+        split=tuple(args.split),
+        kfold=args.kfold,
+        image_wise=args.image_wise,
+        threshold_folds=args.threshold_folds,
         seed=args.seed,
         name=args.name,
         version=args.version,
@@ -82,8 +172,37 @@ def main(argv: list[str] | None = None) -> int:
         test_time_augmentation=args.test_time_augmentation,
         representative=args.representative,
         from_float=args.from_float,
+        resume=args.resume,
+        plots=not args.no_plots,
     )
-    run(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # TensorFlow is imported only now, so --help works without the 'train' extra.
+    try:
+        from appliance.trainer.crossval import run_kfold
+        from appliance.trainer.train import run
+    except ImportError as exc:
+        raise SystemExit(
+            f"the trainer needs TensorFlow: pip install 'histo-appliance[train]' ({exc})"
+        ) from exc
+    try:
+        config = config_from_args(args)
+        if config.image_wise:
+            warnings.warn(
+                "--image-wise: patients will be on both sides of the split; these numbers"
+                " overstate what the model does on new patients",
+                UserWarning,
+                stacklevel=1,
+            )
+        if config.kfold and not args.config:  # a saved config.json is one run (one fold)
+            run_kfold(config, args.folds)
+        else:
+            run(config)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"histo-appliance-train: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

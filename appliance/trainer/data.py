@@ -122,7 +122,8 @@ def patient_split(
     # Deal patients into parts in blocks, so each part gets a proportional slice of every stratum.
     patients = _patients_by_tumour_share(by_patient, rng)
     parts: dict[str, list[str]] = {"train": [], "validation": [], "test": []}
-    block = max(2, round(1 / min(fractions[1:]))) if min(fractions[1:]) > 0 else len(patients)
+    held_out = [f for f in fractions[1:] if f > 0]  # a part may be empty (k-fold: no test here)
+    block = max(2, round(1 / min(held_out))) if held_out else len(patients)
     for start in range(0, len(patients), block):
         group = patients[start : start + block]
         rng.shuffle(group)

@@ -163,3 +163,37 @@ def _find_class_folder(root: Path, name: str) -> Path:
         if child.is_dir() and child.name.lower() == name.lower():
             return child
     raise FileNotFoundError(f"BACH class folder {root / name} does not exist")
+
+
+def arrange_breakhis_tree(flat: Path, destination: Path) -> Path:
+    """Symlink a flat folder of BreakHis images (such as ``shared/data/breakhis-samples``) into
+    the dataset's own layout under ``destination``; returns the ``BreaKHis_v1`` folder.
+
+    Everything comes from the file names, so the result is what :func:`load_breakhis` reads from
+    a real download: ``<benign|malignant>/SOB/<subtype>/SOB_<B|M>_<subtype>_<year>-<patient>/
+    <mag>X/<file>``.
+    """
+    root = Path(destination) / "BreaKHis_v1"
+    breast = root / "histology_slides" / "breast"
+    linked = 0
+    for path in sorted(Path(flat).iterdir()):
+        fields = parse_breakhis_name(path.name)
+        if fields is None:
+            continue
+        code, subtype = ("M" if fields["malignant"] else "B"), str(fields["subtype"])
+        folder = (
+            breast
+            / ("malignant" if fields["malignant"] else "benign")
+            / "SOB"
+            / BREAKHIS_SUBTYPES[subtype]
+            / f"SOB_{code}_{subtype}_{fields['patient']}"
+            / f"{fields['magnification']}X"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        link = folder / path.name
+        if not link.exists():
+            link.symlink_to(path.resolve())
+        linked += 1
+    if not linked:
+        raise FileNotFoundError(f"no BreakHis file names under {flat}")
+    return root

@@ -1,6 +1,8 @@
 """Binary classification metrics, patient-level summaries and patient bootstrap intervals.
 
 Pure numpy so they are tested without TensorFlow and reused by the evaluation of int8 models.
+Also the summaries the papers report: per-group (e.g. per-magnification on BreakHis) metrics,
+patient-level metrics, mean ± SD over cross-validation folds, and the ROC curve itself.
 """
 
 from __future__ import annotations
@@ -41,12 +43,44 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ROC curve as ``(fpr, tpr, thresholds)``, one point per distinct score.
+
+    Point ``i`` is the rate of ``scores >= thresholds[i]`` (the rule of :func:`binary_metrics`).
+    The first threshold is ``+inf`` so the curve starts at (0, 0); the last is the lowest score so
+    it ends at (1, 1). Tied scores share one point, so the trapezoid area under the curve equals
+    :func:`roc_auc` (ties counted half) exactly. A rate whose class is absent is NaN, as the AUC is.
+    """
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="mergesort")
+    sorted_scores, sorted_labels = scores[order], labels[order]
+    if not len(scores):
+        return np.array([np.nan]), np.array([np.nan]), np.array([np.inf])
+    # The last index of each run of equal scores: the point reached once that score is admitted.
+    last = np.append(np.flatnonzero(np.diff(sorted_scores)), len(scores) - 1)
+    true_pos = np.cumsum(sorted_labels)[last]
+    false_pos = (last + 1) - true_pos
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    tp = np.concatenate(([0], true_pos)).astype(np.float64)
+    fp = np.concatenate(([0], false_pos)).astype(np.float64)
+    tpr = tp / n_pos if n_pos else np.full_like(tp, np.nan)
+    fpr = fp / n_neg if n_neg else np.full_like(fp, np.nan)
+    thresholds = np.concatenate(([np.inf], sorted_scores[last]))
+    return fpr, tpr, thresholds
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator else float("nan")
 
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
-    """Metrics of ``scores >= threshold`` against ``labels`` (1 = malignant)."""
+    """Metrics of ``scores >= threshold`` against ``labels`` (1 = malignant).
+
+    ``tnr`` equals ``specificity`` and ``cohen_kappa`` equals ``kappa``: both names are kept because
+    the shipped model card reads the old ones and the papers we compare with use the new ones.
+    Undefined ratios (an empty class) are NaN rather than 0 so they cannot pass for a real result.
+    """
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     c = confusion(labels, scores >= threshold)
@@ -58,6 +92,7 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
     total = tp + fn + tn + fp
     p_observed = _ratio(tp + tn, total)
     p_chance = _ratio((tp + fp) * (tp + fn) + (tn + fn) * (tn + fp), total * total)
+    kappa = _ratio(p_observed - p_chance, 1.0 - p_chance)
     return {
         "threshold": float(threshold),
         "n": int(total),
@@ -68,8 +103,11 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
         "precision": precision,
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "mcc": _ratio((tp * tn - fp * fn), mcc_den),
-        "kappa": _ratio(p_observed - p_chance, 1.0 - p_chance),
+        "kappa": kappa,
+        # The same numbers under the names the papers use, so tables can be filled by key.
+        "cohen_kappa": kappa,
         "fpr": _ratio(fp, fp + tn),
+        "tnr": specificity,
         "auc": roc_auc(labels, scores),
         "confusion": c,
     }
@@ -137,3 +175,90 @@ def bootstrap_patients(
         key: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5)))
         for key, v in draws.items()
     }
+
+
+def _indices_by(values: Sequence) -> dict:
+    """Row indices of each distinct value, in order of first appearance."""
+    groups: dict = defaultdict(list)
+    for index, value in enumerate(values):
+        groups[value].append(index)
+    return {key: np.array(indices) for key, indices in groups.items()}
+
+
+def grouped_metrics(
+    labels: np.ndarray, scores: np.ndarray, groups: Sequence[str], threshold: float
+) -> dict[str, dict]:
+    """:func:`binary_metrics` of each group's images, e.g. per magnification ("40X", ...).
+
+    Groups appear in order of first appearance; a group with no samples has no entry (only values
+    present in ``groups`` are keys), so callers never meet an all-NaN row for an absent group.
+    """
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    if len(groups) != len(labels) or len(labels) != len(scores):
+        raise ValueError("labels, scores and groups must have the same length")
+    return {
+        group: binary_metrics(labels[idx], scores[idx], threshold)
+        for group, idx in _indices_by(groups).items()
+        if len(idx)
+    }
+
+
+def patient_level(
+    labels: np.ndarray, scores: np.ndarray, patients: Sequence[str], threshold: float
+) -> dict:
+    """Metrics with one row per patient instead of one per image, plus the ``patients`` count.
+
+    Rule: a patient's score is the mean of its image scores, and its label is 1 (malignant) if any
+    of its images is malignant (in BreakHis every patient has one diagnosis, so this is simply the
+    patient's label). One row per patient stops patients with many images from dominating the
+    numbers. Note this differs from the "patient recognition rate" of Spanhol et al. (2016), the
+    mean over patients of each patient's share of correctly classified images; that one can be
+    computed from :func:`per_patient`'s ``accuracy`` values.
+    """
+    labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=np.float64)
+    if len(patients) != len(labels) or len(labels) != len(scores):
+        raise ValueError("labels, scores and patients must have the same length")
+    blocks = _indices_by(patients)
+    patient_labels = np.array([int(labels[idx].max()) for idx in blocks.values()], dtype=int)
+    patient_scores = np.array([scores[idx].mean() for idx in blocks.values()], dtype=np.float64)
+    result = binary_metrics(patient_labels, patient_scores, threshold)
+    result["patients"] = len(blocks)
+    return result
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def _is_number_or_missing(value: object) -> bool:
+    return value is None or _is_number(value)
+
+
+def fold_summary(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean, sample SD (ddof=1) and count over cross-validation folds, for each numeric key.
+
+    Only keys present and numeric in every fold are summarised (nested values such as
+    ``confusion`` and text are skipped). A NaN fold (e.g. an AUC on a fold without one class) is
+    left out and ``n`` counts the folds used; ``None`` (NaN after a JSON round trip that wrote
+    null) counts as NaN. The SD of a single fold is 0.0, of none NaN.
+    """
+    if not per_fold:
+        return {}
+    keys = [
+        key
+        for key in per_fold[0]
+        if all(key in fold and _is_number_or_missing(fold[key]) for fold in per_fold)
+        and any(_is_number(fold[key]) for fold in per_fold)
+    ]
+    out: dict[str, dict[str, float]] = {}
+    for key in keys:
+        raw = [fold[key] for fold in per_fold]
+        values = np.array([np.nan if v is None else float(v) for v in raw], dtype=np.float64)
+        values = values[~np.isnan(values)]
+        n = len(values)
+        mean = float(values.mean()) if n else float("nan")
+        sd = float(values.std(ddof=1)) if n > 1 else (0.0 if n == 1 else float("nan"))
+        out[key] = {"mean": mean, "sd": sd, "n": n}
+    return out

@@ -44,8 +44,11 @@ class OptimizerSettings:
     l2: float = 0.0  # on the new layers' kernels (and on every layer of a network built here)
     batch_size: int = 64
     loss: str = "sparse_categorical_crossentropy"  # or "mse" (on one-hot labels)
-    lr_decay: str | None = None  # None or "exponential"
+    lr_decay: str | None = None  # None, "exponential" (per epoch) or "cosine" (to 0 over the run)
     decay_rate: float = 0.9  # per epoch, when lr_decay == "exponential"
+    # The rate of the head-only warm-up that precedes fine-tuning a pretrained backbone
+    # (new_layers_lr when None); see appliance.trainer.train.fit.
+    head_phase_lr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class Preset:
         return self.optimizer.loss
 
     def make_optimizer(
-        self, base: keras.Model, steps_per_epoch: int = 1
+        self, base: keras.Model, steps_per_epoch: int = 1, epochs: int = 1
     ) -> keras.optimizers.Optimizer:
         """The optimizer with the head's learning rate; ``base``'s variables get backbone_lr."""
         settings = self.optimizer
@@ -119,12 +122,20 @@ class Preset:
             lr = keras.optimizers.schedules.ExponentialDecay(
                 settings.new_layers_lr, max(1, steps_per_epoch), settings.decay_rate
             )
+        elif settings.lr_decay == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(
+                settings.new_layers_lr, max(1, steps_per_epoch * epochs)
+            )
+        elif settings.lr_decay is not None:
+            raise ValueError(f"unknown lr_decay {settings.lr_decay!r}")
         ratio = settings.backbone_lr / settings.new_layers_lr
         return two_rate_optimizer(settings.algorithm, lr, {v.path for v in base.weights}, ratio)
 
-    def compile(self, model: keras.Model, base: keras.Model, steps_per_epoch: int = 1) -> None:
+    def compile(
+        self, model: keras.Model, base: keras.Model, steps_per_epoch: int = 1, epochs: int = 1
+    ) -> None:
         model.compile(
-            optimizer=self.make_optimizer(base, steps_per_epoch),
+            optimizer=self.make_optimizer(base, steps_per_epoch, epochs),
             loss=self.loss(),
             metrics=["accuracy"],
         )
@@ -385,6 +396,10 @@ def _mobilenet(backbone: str) -> BuildFn:
     return build
 
 
+MOBILENET_OPTIMIZER = OptimizerSettings(
+    "adam", 1e-4, 1e-4, 0.0, 64, lr_decay="cosine", head_phase_lr=1e-3
+)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -459,7 +474,9 @@ PRESETS: dict[str, Preset] = {
             description="MobileNetV2 alpha 1.0 + dropout + softmax: the shipped Pi-sized model",
             input_size=(96, 96),
             scaling="minus_one_to_one",
-            optimizer=OptimizerSettings("adam", 1e-3, 1e-4, 0.0, 64),
+            # The shipped recipe: 2 head epochs at 1e-3, then everything (BatchNorm excepted)
+            # at 1e-4 with cosine decay for 10 epochs.
+            optimizer=MOBILENET_OPTIMIZER,
             epochs=10,
             builder=_mobilenet("mobilenetv2"),
             weights_hint="shared/weights/keras-imagenet/mobilenet_v2_*.h5 (matching alpha)",
@@ -469,7 +486,7 @@ PRESETS: dict[str, Preset] = {
             description="MobileNetV3-Small 1.0 + dropout + softmax: the smallest Pi backbone",
             input_size=(96, 96),
             scaling="minus_one_to_one",
-            optimizer=OptimizerSettings("adam", 1e-3, 1e-4, 0.0, 64),
+            optimizer=MOBILENET_OPTIMIZER,
             epochs=10,
             builder=_mobilenet("mobilenetv3small"),
             weights_hint="shared/weights/keras-imagenet/mobilenet_v3_small_*.weights.h5",

@@ -1,16 +1,21 @@
 """Train, evaluate and export one model, top to bottom: data → model → fit → evaluate → export.
 
 Every number written into the card is measured here on patients the model never saw, with the
-int8 model that ships (invariant 6). Thresholds are chosen on validation patients only.
+int8 model that ships (invariant 6). Thresholds are chosen on validation patients only. Any preset
+of :mod:`appliance.trainer.presets` trains through this one path; the run's configuration is
+saved beside the bundle (``config.json``) so ``histo-appliance-train --config`` repeats it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import subprocess
+import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +31,17 @@ import tensorflow as tf
 from appliance.inference.card import InputContract, ModelCard, Thresholds
 from appliance.preprocess import augmented_views, average_views
 from appliance.trainer import data as datasets
-from appliance.trainer import export, metrics
-from appliance.trainer.model import BACKBONES, build_classifier, set_backbone_trainable
+from appliance.trainer import export, loaders, metrics
+from appliance.trainer.augment import AUGMENTATIONS, make_augment
+from appliance.trainer.presets import Preset, get_preset, set_trainable
+
+# Class names and the malignant class of each layout, when the user names none.
+DEFAULT_LABELS = {
+    "idc": (("non-IDC", "IDC"), "IDC"),
+    "breakhis": (("benign", "malignant"), "malignant"),
+    "bach": (loaders.BACH_CLASSES, "Invasive"),
+    "bach-binary": (loaders.BACH_BINARY_LABELS, "carcinoma"),
+}
 
 
 @dataclass
@@ -36,22 +50,31 @@ class TrainConfig:
 
     data: Path
     output: Path
-    weights: Path | None = None
-    layout: str = "idc"  # "idc" or "folders"
-    classes: tuple[str, ...] = ("0", "1")
-    label_names: tuple[str, ...] = ("non-IDC", "IDC")
-    malignant_label: str = "IDC"
+    preset: str = "mobilenetv2"
+    weights: Path | None = None  # local ImageNet weights; None = from scratch (the card says so)
+    layout: str = "idc"  # "idc", "folders", "breakhis", "bach", "bach-binary"
+    classes: tuple[str, ...] = ("0", "1")  # class folder names ("folders" layout)
+    label_names: tuple[str, ...] | None = None  # None: the layout's own
+    malignant_label: str | None = None  # None: the layout's own
     patient_pattern: str = r"^(?P<patient>[^_]+)_"
-    backbone: str = "mobilenetv2"
-    alpha: float = 1.0
-    input_size: int = 96
+    magnifications: tuple[int, ...] | None = None  # BreakHis: train/validate on these only
+    test_magnifications: tuple[int, ...] | None = None  # BreakHis: test on these (cross-mag.)
+    alpha: float = 1.0  # MobileNet width
+    input_size: tuple[int, int] | None = None  # (height, width); None: the preset's
+    input_mode: str | None = None  # "tiled" / "whole"; None: tiled for IDC patches, else whole
     tile_size: int = 50  # source pixels of one training patch: how the appliance tiles big images
-    head_epochs: int = 2
-    finetune_epochs: int = 10  # the shipped model's setting
-    batch_size: int = 64
-    head_lr: float = 1e-3
-    finetune_lr: float = 1e-4
+    head_epochs: int = 2  # head-only warm-up before fine-tuning a pretrained, unfrozen backbone
+    epochs: int | None = None  # the main phase; None: the preset's
+    batch_size: int | None = None  # None: the preset's
+    augmentation: str = "light"  # a key of appliance.trainer.augment.AUGMENTATIONS
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    kfold: int | None = None  # patient-wise k-fold cross-validation: this run is one fold
+    fold: int = 1  # 1..kfold: which fold's patients are the test set
+    image_wise: bool = False  # the seed papers' leaking split, only to measure the leak
+    # Thresholds and test-time augmentation from out-of-fold predictions of this many patient
+    # folds over train + validation, then the final model fits on all of them (None: choose on
+    # the validation patients).
+    threshold_folds: int | None = None
     seed: int = 42
     target_sensitivity: float = 0.92
     band_sensitivity: float = 0.97
@@ -61,8 +84,51 @@ class TrainConfig:
     limit_per_patient: int | None = None  # for smoke tests only
     representative: int = 300  # int8 calibration patches, from training patients only
     test_time_augmentation: str = "auto"  # "none", "dihedral8", or "auto" (best on validation)
-    from_float: Path | None = None  # resume: skip fitting, use this run folder's float model
+    from_float: Path | None = None  # skip fitting, use this run folder's float model
+    resume: bool = False  # continue an interrupted fit from its checkpoints in ``output``
+    plots: bool = True  # ROC, confusion matrix and learning curves as PNG beside the bundle
     extra: dict = field(default_factory=dict)
+
+    def labels(self) -> tuple[tuple[str, ...], str]:
+        """(class names, malignant class): the user's, else the layout's."""
+        names, malignant = DEFAULT_LABELS.get(self.layout, (tuple(self.classes), None))
+        names = tuple(self.label_names or names)
+        malignant = self.malignant_label or malignant or names[-1]
+        if malignant not in names:
+            raise ValueError(f"malignant label {malignant!r} is not one of {names}")
+        return names, malignant
+
+    def resolved_preset(self) -> Preset:
+        preset = get_preset(self.preset)
+        changes: dict = {"alpha": self.alpha}
+        if self.batch_size:
+            changes["batch_size"] = self.batch_size
+        if self.input_size:
+            changes["input_size"] = self.input_size
+        if self.epochs is not None:
+            changes["epochs"] = self.epochs
+        return preset.with_overrides(**changes)
+
+    @classmethod
+    def from_json(cls, path: Path, **overrides) -> TrainConfig:
+        """The configuration saved by an earlier run (``config.json``), fields overridden."""
+        raw = {**json.loads(Path(path).read_text()), **overrides}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(raw) - names
+        if unknown:
+            raise ValueError(f"{path}: unknown configuration fields {sorted(unknown)}")
+        for key in ("data", "output", "weights", "from_float"):
+            if raw.get(key) is not None:
+                raw[key] = Path(raw[key])
+        for key in ("classes", "label_names", "magnifications", "test_magnifications", "split"):
+            if raw.get(key) is not None:
+                raw[key] = tuple(raw[key])
+        if raw.get("input_size") is not None:
+            raw["input_size"] = tuple(raw["input_size"])
+        return cls(**raw)
+
+
+# --- Data ------------------------------------------------------------------------------------
 
 
 def load_samples(config: TrainConfig) -> list[datasets.Sample]:
@@ -70,6 +136,10 @@ def load_samples(config: TrainConfig) -> list[datasets.Sample]:
         samples = datasets.load_idc(config.data)
     elif config.layout == "folders":
         samples = datasets.load_class_folders(config.data, config.classes, config.patient_pattern)
+    elif config.layout == "breakhis":
+        samples = loaders.load_breakhis(config.data, "binary")
+    elif config.layout in ("bach", "bach-binary"):
+        samples = loaders.load_bach(config.data, binary=config.layout == "bach-binary")
     else:
         raise ValueError(f"unknown layout {config.layout!r}")
     if config.limit_per_patient:
@@ -83,31 +153,247 @@ def load_samples(config: TrainConfig) -> list[datasets.Sample]:
     return samples
 
 
-def augment(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Orientation is meaningless in a histology patch; stain and scanner vary a little."""
-    image = tf.image.random_flip_left_right(image)
-    image = tf.image.random_flip_up_down(image)
-    image = tf.image.rot90(image, tf.random.uniform((), 0, 4, dtype=tf.int32))
-    unit = (image + 1.0) / 2.0
-    unit = tf.image.random_brightness(unit, 0.08)
-    unit = tf.image.random_contrast(unit, 0.85, 1.15)
-    unit = tf.image.random_saturation(unit, 0.85, 1.15)
-    unit = tf.image.random_hue(unit, 0.03)
-    return tf.clip_by_value(unit, 0.0, 1.0) * 2.0 - 1.0, label
+def make_split(config: TrainConfig, samples: list[datasets.Sample]) -> datasets.Split:
+    """Patient-wise (fixed fractions, or fold ``fold`` of ``kfold``), or the leaking image-wise
+    split when asked for by name. Magnification filters apply after the patient split, so the
+    cross-magnification protocol never shares a patient between training and test."""
+    if config.image_wise:
+        warnings.warn(datasets.LEAK_WARNING, UserWarning, stacklevel=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            split = datasets.image_wise_split(
+                samples, config.split, config.seed, i_understand_this_leaks=True
+            )
+    elif config.kfold:
+        if not 1 <= config.fold <= config.kfold:
+            raise ValueError(f"fold must be between 1 and {config.kfold}, not {config.fold}")
+        rest, test = datasets.patient_kfold(samples, config.kfold, config.seed)[config.fold - 1]
+        val_share = config.split[1] / (config.split[0] + config.split[1])
+        inner = datasets.patient_split(rest, (1 - val_share, val_share, 0.0), config.seed)
+        split = datasets.Split(inner.train, inner.validation, test)
+    else:
+        split = datasets.patient_split(samples, config.split, config.seed)
+
+    def at(part, magnifications):
+        if not magnifications:
+            return part
+        return [s for s in part if getattr(s, "magnification", None) in magnifications]
+
+    split = datasets.Split(
+        at(split.train, config.magnifications),
+        at(split.validation, config.magnifications),
+        at(split.test, config.test_magnifications or config.magnifications),
+    )
+    for name, part in split.parts().items():
+        if not part:
+            raise ValueError(f"the {name} part is empty: too few patients or images for this split")
+    return split
 
 
-def class_weights(labels: np.ndarray) -> dict[int, float]:
-    counts = np.bincount(labels, minlength=2).astype(np.float64)
-    return {i: float(len(labels) / (2.0 * c)) if c else 1.0 for i, c in enumerate(counts)}
+@dataclass
+class Arrays:
+    """The three parts, preprocessed with the appliance's function."""
+
+    split: datasets.Split
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def prepare_data(config: TrainConfig, log=print) -> Arrays:
+    preset = config.resolved_preset()
+    split = make_split(config, load_samples(config))
+    log(f"split: {json.dumps(split.summary())}")
+    return Arrays(
+        split,
+        *datasets.load_arrays(split.train, preset.input_size, preset.scaling),
+        *datasets.load_arrays(split.validation, preset.input_size, preset.scaling),
+        *datasets.load_arrays(split.test, preset.input_size, preset.scaling),
+    )
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    return {i: float(len(labels) / (n_classes * c)) if c else 1.0 for i, c in enumerate(counts)}
+
+
+# --- Fit ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    epochs: int
+    backbone_trainable: bool
+
+
+def phases(preset: Preset, pretrained: bool, head_epochs: int) -> list[Phase]:
+    """A pretrained backbone gets a head-only warm-up, then fine-tuning (unless the paper keeps
+    it frozen); a backbone from scratch trains in one phase with the rest (a frozen random
+    network would be a random feature extractor)."""
+    if pretrained and preset.freeze_backbone:
+        return [Phase("head", preset.epochs, False)]
+    if pretrained and head_epochs > 0:
+        return [Phase("head", head_epochs, False), Phase("finetune", preset.epochs, True)]
+    return [Phase("finetune" if pretrained else "train", preset.epochs, True)]
+
+
+def fit(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict]:
+    """Fit phase by phase. Each phase checkpoints every epoch (Keras' BackupAndRestore) and
+    leaves its weights when it ends, so ``resume`` continues an interrupted run where it was."""
+    started = time.time()
+    preset = config.resolved_preset()
+    label_names, _ = config.labels()
+    pretrained = preset.is_pretrained(config.weights)
+    batch = preset.optimizer.batch_size
+    augment = make_augment(AUGMENTATIONS[config.augmentation], preset.scaling, config.seed)
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+        .shuffle(len(data.x_train), seed=config.seed)
+        .batch(batch)
+        .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val_ds = (
+        tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(batch)
+        if len(data.x_val)
+        else None  # the final fit of a cross-validated-threshold run uses every patient
+    )
+    model, base = preset.build(None, len(label_names), config.weights)
+    weights = class_weights(data.y_train, len(label_names))
+    checkpoints = Path(config.output) / "checkpoints"
+    history: dict[str, list[float]] = {}
+    steps_per_epoch = int(np.ceil(len(data.x_train) / batch))
+    for phase in phases(preset, pretrained, config.head_epochs):
+        done = checkpoints / f"{phase.name}.done.weights.h5"
+        record = checkpoints / f"{phase.name}.history.json"
+        if config.resume and done.exists() and record.exists():
+            model.load_weights(done)
+            for key, values in json.loads(record.read_text()).items():
+                history.setdefault(key, []).extend(values)
+            log(f"fit {phase.name}: already done, weights restored from {done}")
+            continue
+        set_trainable(base, phase.backbone_trainable, pretrained)
+        if phase.name == "head" and not preset.freeze_backbone:  # the warm-up before fine-tuning
+            head_lr = preset.optimizer.head_phase_lr or preset.optimizer.new_layers_lr
+            optimizer = keras.optimizers.Adam(head_lr)
+            model.compile(optimizer=optimizer, loss=preset.loss(), metrics=["accuracy"])
+        else:
+            preset.compile(model, base, steps_per_epoch, phase.epochs)
+        log(f"fit {phase.name}: {phase.epochs} epochs, batch {batch}, preset {preset.name}")
+        backup = checkpoints / phase.name
+        if not config.resume and backup.exists():
+            for stale in backup.iterdir():
+                stale.unlink()
+        callbacks = [keras.callbacks.BackupAndRestore(str(backup)), *preset.callbacks()]
+        fitted = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=phase.epochs,
+            class_weight=weights,
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal
+        )
+        phase_history = {
+            f"{phase.name}_{key}": [float(v) for v in values]
+            for key, values in fitted.history.items()
+        }
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        model.save_weights(done)
+        record.write_text(json.dumps(phase_history))
+        for key, values in phase_history.items():
+            history.setdefault(key, []).extend(values)
+    return model, {"history": history, "train_seconds": round(time.time() - started, 1)}
+
+
+def load_fitted(directory: Path) -> tuple[keras.Model, dict]:
+    """Skip fitting: the float model of an earlier run and its training record."""
+    model = keras.models.load_model(Path(directory) / "float_model.keras", compile=False)
+    record = {"history": {}, "train_seconds": None, "resumed_from": str(directory)}
+    card = Path(directory) / "card.json"
+    if card.exists():
+        earlier = json.loads(card.read_text()).get("provenance", {})
+        record.update({k: earlier[k] for k in ("history", "train_seconds") if k in earlier})
+    return model, record
+
+
+# --- Thresholds from cross-validation ----------------------------------------------------------
+
+
+@dataclass
+class Calibration:
+    """Int8 scores of the images the thresholds are chosen on, by test-time augmentation mode."""
+
+    labels: np.ndarray  # class indices
+    scores_by_mode: dict[str, np.ndarray]  # (n, classes) per mode
+    source: str
+
+
+def tta_modes(config: TrainConfig) -> tuple[str, ...]:
+    if config.test_time_augmentation == "auto":
+        return ("none", "dihedral8")
+    return (config.test_time_augmentation,)
+
+
+def representative_set(config: TrainConfig, images: np.ndarray) -> np.ndarray:
+    """The int8 calibration images: a seeded sample of the training images only."""
+    rng = np.random.default_rng(config.seed)
+    return images[rng.choice(len(images), min(config.representative, len(images)), replace=False)]
+
+
+def out_of_fold_scores(config: TrainConfig, data: Arrays, log=print) -> Calibration:
+    """Fit one model per patient fold of train + validation and score the fold it left out
+    with its own int8 export: every development image gets a score from a model that never saw
+    its patient, so the operating point rests on all development patients instead of the
+    validation share alone."""
+    k = int(config.threshold_folds or 0)
+    samples = data.split.train + data.split.validation
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    patients = np.array([s.patient for s in samples])
+    scores: dict[str, np.ndarray] = {}
+    for index, held_out in enumerate(datasets.patient_folds(samples, k, config.seed), 1):
+        mask = np.isin(patients, held_out)
+        log(f"threshold fold {index}/{k}: {int(mask.sum())} images of {len(held_out)} patients")
+        inner = Arrays(data.split, x[~mask], y[~mask], x[mask], y[mask], x[:0], y[:0])
+        folder = Path(config.output) / "threshold-folds" / f"fold-{index}"
+        model, _ = fit(dataclasses.replace(config, output=folder), inner, log)
+        int8 = export.Int8Model(export.to_int8_tflite(model, representative_set(config, x[~mask])))
+        for mode in tta_modes(config):
+            part = predict_views(int8.predict, x[mask], mode)
+            scores.setdefault(mode, np.zeros((len(x), part.shape[1]), np.float32))[mask] = part
+    return Calibration(y, scores, f"out-of-fold int8 scores of {k} patient folds")
+
+
+def pooled_development(data: Arrays) -> Arrays:
+    """Train + validation as one training set (no validation part), the test part unchanged."""
+    split = datasets.Split(data.split.train + data.split.validation, [], data.split.test)
+    return Arrays(
+        split,
+        np.concatenate([data.x_train, data.x_val]),
+        np.concatenate([data.y_train, data.y_val]),
+        data.x_val[:0],
+        data.y_val[:0],
+        data.x_test,
+        data.y_test,
+    )
+
+
+# --- Evaluate ----------------------------------------------------------------------------------
+
+
+def predict_views(
+    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, mode: str
+) -> np.ndarray:
+    """Scores averaged over the test-time views, exactly as the appliance computes them."""
+    chunks = []
+    for start in range(0, len(images), 256):
+        views = augmented_views(images[start : start + 256], mode)
+        chunks.append(average_views(predict(views), mode))
+    return np.concatenate(chunks)
 
 
 def choose_thresholds(labels: np.ndarray, scores: np.ndarray, config: TrainConfig) -> Thresholds:
@@ -132,208 +418,90 @@ def band_outcome(labels: np.ndarray, scores: np.ndarray, thresholds: Thresholds)
     return result
 
 
-@dataclass
-class Arrays:
-    """The three patient-disjoint parts, preprocessed with the appliance's function."""
+def evaluate(
+    config: TrainConfig,
+    data: Arrays,
+    model: keras.Model,
+    int8: export.Int8Model,
+    log=print,
+    calibration: Calibration | None = None,
+) -> tuple[dict, Thresholds, dict]:
+    """Test-time augmentation and thresholds from validation patients; every metric on test.
 
-    split: datasets.Split
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-def prepare_data(config: TrainConfig, log=print) -> Arrays:
-    size = (config.input_size, config.input_size)
-    scaling = BACKBONES[config.backbone].scaling
-    split = datasets.patient_split(load_samples(config), config.split, config.seed)
-    log(f"split by patient: {json.dumps(split.summary())}")
-    return Arrays(
-        split,
-        *datasets.load_arrays(split.train, size, scaling),
-        *datasets.load_arrays(split.validation, size, scaling),
-        *datasets.load_arrays(split.test, size, scaling),
-    )
-
-
-def fit(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict]:
-    """Head first with the backbone frozen, then fine-tune everything but BatchNorm."""
-    started = time.time()
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-        .shuffle(len(data.x_train), seed=config.seed)
-        .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(config.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    val_ds = tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(config.batch_size)
-    model, base = build_classifier(
-        config.backbone, config.input_size, len(config.label_names), config.alpha, config.weights
-    )
-    weights = class_weights(data.y_train)
-    history: dict[str, list[float]] = {}
-    for phase, epochs, lr, trainable in (
-        ("head", config.head_epochs, config.head_lr, False),
-        ("finetune", config.finetune_epochs, config.finetune_lr, True),
-    ):
-        if epochs <= 0:
-            continue
-        set_backbone_trainable(base, trainable)
-        steps = epochs * int(np.ceil(len(data.x_train) / config.batch_size))
-        schedule = keras.optimizers.schedules.CosineDecay(lr, steps) if trainable else lr
-        model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
+    Returns ``(evaluation, thresholds, scores)``; ``scores`` keeps the raw test predictions for
+    the plots. With more than two classes the binary numbers are "malignant class vs the rest",
+    which is what the appliance's decision uses.
+    """
+    label_names, malignant = config.labels()
+    index = label_names.index(malignant)
+    modes = tta_modes(config)
+    if calibration is None:
+        calibration = Calibration(
+            data.y_val,
+            {m: predict_views(int8.predict, data.x_val, m) for m in modes},
+            "validation patients",
         )
-        log(f"fit {phase}: {epochs} epochs at lr {lr}")
-        fitted = model.fit(
-            train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights, verbose=2
-        )
-        for key, values in fitted.history.items():
-            history.setdefault(f"{phase}_{key}", []).extend(float(v) for v in values)
-    return model, {"history": history, "train_seconds": round(time.time() - started, 1)}
-
-
-def load_fitted(directory: Path) -> tuple[keras.Model, dict]:
-    """Resume after fitting: the float model of an earlier run and its training record."""
-    model = keras.models.load_model(Path(directory) / "float_model.keras")
-    record = {"history": {}, "train_seconds": None, "resumed_from": str(directory)}
-    card = Path(directory) / "card.json"
-    if card.exists():
-        earlier = json.loads(card.read_text()).get("provenance", {})
-        record.update({k: earlier[k] for k in ("history", "train_seconds") if k in earlier})
-    return model, record
-
-
-def predict_views(
-    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, mode: str
-) -> np.ndarray:
-    """Scores averaged over the test-time views, exactly as the appliance computes them."""
-    chunks = []
-    for start in range(0, len(images), 256):
-        views = augmented_views(images[start : start + 256], mode)
-        chunks.append(average_views(predict(views), mode))
-    return np.concatenate(chunks)
-
-
-def run(config: TrainConfig, log=print) -> Path:
-    keras.utils.set_random_seed(config.seed)
-    out = Path(config.output)
-    out.mkdir(parents=True, exist_ok=True)
-
-    # --- Data: patient-wise split, then the appliance's own preprocessing ---------------------
-    data = prepare_data(config, log)
-
-    # --- Model + fit (or resume from an earlier run's float model) ---------------------------
-    if config.from_float:
-        model, fit_record = load_fitted(config.from_float)
-        log(f"fit skipped: float model loaded from {config.from_float}")
-    else:
-        model, fit_record = fit(config, data, log)
-    # The float model is kept beside the bundle (without optimizer state) for the parity test
-    # and for resuming; the appliance never loads it.
-    keras.Model(model.inputs, model.outputs).save(out / "float_model.keras")
-
-    # --- Export: int8 with a representative set from training patients only -----------------
-    rng = np.random.default_rng(config.seed)
-    pick = rng.choice(
-        len(data.x_train), min(config.representative, len(data.x_train)), replace=False
-    )
-    tflite = export.to_int8_tflite(model, data.x_train[pick])
-
-    # --- Evaluate: choices on validation patients, metrics on test patients -----------------
-    index = config.label_names.index(config.malignant_label)
-    int8 = export.Int8Model(tflite)
-    modes = (
-        ("none", "dihedral8")
-        if config.test_time_augmentation == "auto"
-        else (config.test_time_augmentation,)
-    )
-    val_by_mode = {m: predict_views(int8.predict, data.x_val, m) for m in modes}
-    val_auc = {m: metrics.roc_auc(data.y_val, p[:, index]) for m, p in val_by_mode.items()}
-    tta = max(modes, key=lambda m: val_auc[m])
+    y_val = (calibration.labels == index).astype(int)
+    y_test = (data.y_test == index).astype(int)
+    val_by_mode = calibration.scores_by_mode
+    val_auc = {m: metrics.roc_auc(y_val, p[:, index]) for m, p in val_by_mode.items()}
+    tta = max(modes, key=lambda m: -np.inf if np.isnan(val_auc[m]) else val_auc[m])
     log(f"validation AUC by test-time augmentation: {val_auc}; chosen: {tta}")
-    int8_val = val_by_mode[tta]
-    int8_test = predict_views(int8.predict, data.x_test, tta)
-    float_test = predict_views(lambda x: model.predict(x, verbose=0), data.x_test, tta)
-    thresholds = choose_thresholds(data.y_val, int8_val[:, index], config)
+    int8_val = val_by_mode[tta][:, index]
+    int8_probs = predict_views(int8.predict, data.x_test, tta)
+    float_probs = predict_views(lambda x: model.predict(x, verbose=0), data.x_test, tta)
+    int8_test, float_test = int8_probs[:, index], float_probs[:, index]
+    thresholds = choose_thresholds(y_val, int8_val, config)
     point = thresholds.operating_point
-    y_test, test_patients = data.y_test, [s.patient for s in data.split.test]
+    patients = [s.patient for s in data.split.test]
     evaluation = {
-        "unit": "image (patch); patients disjoint between train, validation and test",
+        "unit": "image; patients disjoint between train, validation and test"
+        if not config.image_wise
+        else "image; IMAGE-WISE split: patients shared between train and test (leaks)",
+        "split": _split_name(config),
         "operating_point": point,
+        "thresholds_chosen_on": calibration.source,
         "test_time_augmentation": tta,
         "validation_auc_by_test_time_augmentation": val_auc,
-        "test_int8": metrics.binary_metrics(y_test, int8_test[:, index], point),
-        "test_float": metrics.binary_metrics(y_test, float_test[:, index], point),
-        "validation_int8": metrics.binary_metrics(data.y_val, int8_val[:, index], point),
+        "test_int8": metrics.binary_metrics(y_test, int8_test, point),
+        "test_float": metrics.binary_metrics(y_test, float_test, point),
+        "validation_int8": metrics.binary_metrics(y_val, int8_val, point),
+        "test_int8_patient_level": metrics.patient_level(y_test, int8_test, patients, point),
         "test_int8_ci95_patient_bootstrap": metrics.bootstrap_patients(
-            y_test, int8_test[:, index], test_patients, point
+            y_test, int8_test, patients, point
         ),
-        "test_int8_three_way": band_outcome(y_test, int8_test[:, index], thresholds),
-        "test_int8_per_patient": _per_patient_summary(
-            y_test, int8_test[:, index], test_patients, point
-        ),
-        "float_vs_int8_test": export.agreement(float_test, int8_test, point, index),
+        "test_int8_three_way": band_outcome(y_test, int8_test, thresholds),
+        "test_int8_per_patient": _per_patient_summary(y_test, int8_test, patients, point),
+        "float_vs_int8_test": export.agreement(float_probs, int8_probs, point, index),
     }
+    magnifications = [getattr(s, "magnification", None) for s in data.split.test]
+    if any(m is not None for m in magnifications):
+        evaluation["test_int8_per_magnification"] = metrics.grouped_metrics(
+            y_test, int8_test, [f"{m}X" for m in magnifications], point
+        )
+    if len(label_names) > 2:
+        predicted = int8_probs.argmax(1)
+        evaluation["test_int8_multiclass"] = {
+            "accuracy": float(np.mean(predicted == data.y_test)),
+            "labels": list(label_names),
+            "confusion": [
+                [
+                    int(np.sum((data.y_test == t) & (predicted == p)))
+                    for p in range(len(label_names))
+                ]
+                for t in range(len(label_names))
+            ],
+        }
     log(json.dumps({k: evaluation[k] for k in ("test_int8", "float_vs_int8_test")}, indent=1))
+    return evaluation, thresholds, {"y": y_test, "float": float_test, "int8": int8_test}
 
-    # --- Bundle: model + card ----------------------------------------------------------------
-    card = ModelCard(
-        name=config.name,
-        version=config.version,
-        file="model.tflite",
-        sha256=export.sha256_bytes(tflite),
-        labels=tuple(config.label_names),
-        malignant_label=config.malignant_label,
-        input=InputContract(
-            height=config.input_size,
-            width=config.input_size,
-            dtype="int8",
-            scaling=BACKBONES[config.backbone].scaling,
-            mode="tiled",
-            tile_size=config.tile_size,
-            tile_stride=config.tile_size,
-            test_time_augmentation=tta,
-        ),
-        thresholds=thresholds,
-        training_data={
-            "dataset": "Breast Histopathology Images (IDC), 50x50 px H&E patches"
-            if config.layout == "idc"
-            else str(config.data),
-            "source": str(config.data),
-            "split": "patient-wise, stratified by patient tumour share",
-            "fractions": list(config.split),
-            "seed": config.seed,
-            "counts": data.split.summary(),
-            "test_patients": sorted(set(test_patients)),
-            "validation_patients": sorted({s.patient for s in data.split.validation}),
-        },
-        metrics=evaluation,
-        provenance={
-            "trainer": "appliance.trainer.train",
-            "git_commit": git_commit(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "backbone": f"{config.backbone} alpha {config.alpha}",
-            "pretrained_weights": Path(config.weights).name
-            if config.weights
-            else "none (from scratch)",
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU, no GPU",
-            **fit_record,
-            "config": _jsonable(asdict(config)),
-            "quantization": "full integer int8 (input, weights, activations, output);"
-            f" representative set: {len(pick)} training-patient patches",
-        },
-    )
-    card_path = export.write_bundle(out, tflite, card)
-    log(f"bundle written: {card_path} (sha256 {card.sha256[:12]}…)")
-    return card_path
+
+def _split_name(config: TrainConfig) -> str:
+    if config.image_wise:
+        return f"image-wise {list(config.split)} (leaking, for comparison only)"
+    if config.kfold:
+        return f"patient-wise {config.kfold}-fold, fold {config.fold} as test"
+    return f"patient-wise {list(config.split)}"
 
 
 def _per_patient_summary(labels, scores, patients, threshold) -> dict:
@@ -345,6 +513,141 @@ def _per_patient_summary(labels, scores, patients, threshold) -> dict:
         "accuracy_min": float(np.min(accuracy)),
         "patients_below_0.7_accuracy": int(np.sum(np.array(accuracy) < 0.7)),
     }
+
+
+# --- Run ---------------------------------------------------------------------------------------
+
+
+def run(config: TrainConfig, log=print) -> Path:
+    keras.utils.set_random_seed(config.seed)
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(_jsonable(asdict(config)), indent=1) + "\n")
+    preset = config.resolved_preset()
+    label_names, malignant = config.labels()
+
+    # --- Data: the split, then the appliance's own preprocessing -----------------------------
+    data = prepare_data(config, log)
+    calibration = None
+    if config.threshold_folds and config.from_float:
+        raise ValueError("--threshold-folds refits every fold; it cannot reuse --from-float")
+    if config.threshold_folds:
+        calibration = out_of_fold_scores(config, data, log)
+        data = pooled_development(data)
+
+    # --- Model + fit (or an earlier run's float model) ----------------------------------------
+    if config.from_float:
+        model, fit_record = load_fitted(config.from_float)
+        log(f"fit skipped: float model loaded from {config.from_float}")
+    else:
+        model, fit_record = fit(config, data, log)
+    # The float model is kept beside the bundle (without optimizer state) for the parity test
+    # and for re-exporting; the appliance never loads it.
+    keras.Model(model.inputs, model.outputs).save(out / "float_model.keras")
+
+    # --- Export: int8 with a representative set from training patients only -----------------
+    calibration_images = representative_set(config, data.x_train)
+    tflite = export.to_int8_tflite(model, calibration_images)
+
+    # --- Evaluate: choices on validation patients, metrics on test patients -----------------
+    int8 = export.Int8Model(tflite)
+    evaluation, thresholds, scores = evaluate(config, data, model, int8, log, calibration)
+    if config.plots:
+        from appliance.trainer.plots import write_evaluation_plots
+
+        write_evaluation_plots(
+            out,
+            scores["y"],
+            scores["float"],
+            scores["int8"],
+            thresholds.operating_point,
+            fit_record.get("history") or {},
+            _negative_and_malignant(label_names, malignant),
+        )
+
+    # --- Bundle: model + card ----------------------------------------------------------------
+    mode = config.input_mode or ("tiled" if config.layout == "idc" else "whole")
+    height, width = preset.input_size
+    split = data.split
+    card = ModelCard(
+        name=config.name,
+        version=config.version,
+        file="model.tflite",
+        sha256=export.sha256_bytes(tflite),
+        labels=tuple(label_names),
+        malignant_label=malignant,
+        input=InputContract(
+            height=height,
+            width=width,
+            dtype="int8",
+            scaling=preset.scaling,
+            mode=mode,
+            tile_size=config.tile_size if mode == "tiled" else None,
+            tile_stride=config.tile_size if mode == "tiled" else None,
+            test_time_augmentation=evaluation["test_time_augmentation"],
+        ),
+        thresholds=thresholds,
+        training_data={
+            "dataset": _dataset_name(config),
+            "source": str(config.data),
+            "layout": config.layout,
+            "split": evaluation["split"],
+            "fractions": list(config.split),
+            "seed": config.seed,
+            "counts": split.summary(),
+            "test_patients": sorted({s.patient for s in split.test}),
+            "validation_patients": sorted({s.patient for s in split.validation}),
+            "augmentation": AUGMENTATIONS[config.augmentation].describe(),
+        },
+        metrics=evaluation,
+        provenance={
+            "trainer": "appliance.trainer.train",
+            "git_commit": git_commit(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "preset": preset.name,
+            "backbone": preset.description,
+            "pretrained": preset.is_pretrained(config.weights),
+            "pretrained_weights": Path(config.weights).name
+            if config.weights
+            else "none (from scratch)",
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU, no GPU",
+            "parameters": int(model.count_params()),
+            **fit_record,
+            "config": _jsonable(asdict(config)),
+            "quantization": "full integer int8 (input, weights, activations, output);"
+            f" representative set: {len(calibration_images)} training-patient images",
+        },
+    )
+    card_path = export.write_bundle(out, tflite, card)
+    log(f"bundle written: {card_path} (sha256 {card.sha256[:12]}…)")
+    return card_path
+
+
+def _negative_and_malignant(label_names: tuple[str, ...], malignant: str) -> tuple[str, str]:
+    """Axis names of the binary plots: (the rest, the malignant class)."""
+    others = [n for n in label_names if n != malignant]
+    return (others[0] if len(others) == 1 else "other", malignant)
+
+
+def _dataset_name(config: TrainConfig) -> str:
+    return {
+        "idc": "Breast Histopathology Images (IDC), 50x50 px H&E patches",
+        "breakhis": "BreakHis (Spanhol et al. 2016), 700x460 px H&E images",
+        "bach": "ICIAR 2018 / BACH microscopy images, 4 classes",
+        "bach-binary": "ICIAR 2018 / BACH microscopy images, carcinoma vs not",
+    }.get(config.layout, str(config.data))
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _jsonable(value):

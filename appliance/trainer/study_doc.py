@@ -1,0 +1,129 @@
+"""Render the model study (``docs/model-study.md``'s tables) from cross-validation runs.
+
+Reads ``<runs>/<preset>/cv-summary.json`` (written by ``histo-appliance-train --kfold``), times
+each preset's fold-1 int8 model in the appliance's LiteRT backend (one image at a time, the way
+the appliance classifies), and prints Markdown tables: mean ± SD over the folds that were run,
+with the number of folds beside every figure so a partial run cannot pass for a full one.
+
+    python -m appliance.trainer.study_doc runs/study > docs/model-study-tables.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from appliance.inference.backends import LiteRTBackend
+
+
+def int8_latency_ms(model_path: Path, scaling: str, runs: int = 50, threads: int = 2) -> float:
+    """Median milliseconds per single-image invoke (after warm-up) under LiteRT."""
+    backend = LiteRTBackend(model_path, num_threads=threads)
+    shape = (1, *backend.input_shape[1:])
+    image = np.random.default_rng(0).uniform(0, 1, shape).astype(np.float32)
+    for _ in range(5):
+        backend.predict(image, scaling)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        backend.predict(image, scaling)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def _cell(mean_sd: dict, key: str, digits: int = 3) -> str:
+    entry = mean_sd.get(key)
+    if not entry or entry.get("n", 0) == 0:
+        return "–"
+    if entry["n"] == 1:
+        return f"{entry['mean']:.{digits}f} (1 fold)"
+    return f"{entry['mean']:.{digits}f} ± {entry['sd']:.{digits}f}"
+
+
+def load_runs(root: Path) -> list[tuple[str, dict, Path]]:
+    found = []
+    for summary_path in sorted(Path(root).glob("*/cv-summary.json")):
+        found.append((summary_path.parent.name, json.loads(summary_path.read_text()), summary_path))
+    return found
+
+
+def render(root: Path, latency: bool = True) -> str:
+    rows_main, rows_float, rows_cost = [], [], []
+    for name, summary, path in load_runs(root):
+        ms = summary["mean_sd"]
+        folds = f"{len(summary['folds_done'])}/{summary['folds_total']}"
+        card = json.loads(
+            (path.parent / f"fold-{summary['folds_done'][0]}" / "card.json").read_text()
+        )
+        size = card["input"]
+        size_text = f"{size['height']}x{size['width']}"
+        pretrained = "ImageNet" if summary.get("pretrained") else "scratch"
+        rows_main.append(
+            f"| {name} | {pretrained} | {folds} | "
+            + " | ".join(
+                _cell(ms, f"test_int8.{k}")
+                for k in ("balanced_accuracy", "sensitivity", "specificity", "auc")
+            )
+            + f" | {_cell(ms, 'test_int8_patient_level.balanced_accuracy')} |"
+        )
+        rows_float.append(
+            f"| {name} | "
+            + " | ".join(
+                _cell(ms, f"test_float.{k}") for k in ("balanced_accuracy", "sensitivity", "auc")
+            )
+            + f" | {_cell(ms, 'float_vs_int8_test.decision_agreement')} |"
+        )
+        model_path = path.parent / f"fold-{summary['folds_done'][0]}" / "model.tflite"
+        latency_text = (
+            f"{int8_latency_ms(model_path, size['scaling']):.2f}" if latency else "not measured"
+        )
+        train_minutes = ms.get("train_seconds", {}).get("mean")
+        rows_cost.append(
+            f"| {name} | {size_text} | {summary.get('parameters', 0) / 1e6:.2f} M | "
+            f"{summary['int8_bytes'] / 1e6:.2f} MB | {latency_text} | "
+            + (f"{train_minutes / 60:.1f}" if train_minutes is not None else "–")
+            + " |"
+        )
+    head_main = (
+        "| preset | weights | folds | balanced accuracy | sensitivity | specificity | AUC |"
+        " patient-level bal. acc. |\n|---|---|---|---|---|---|---|---|"
+    )
+    head_float = (
+        "| preset | float bal. acc. | float sensitivity | float AUC | float/int8 same decision |"
+        "\n|---|---|---|---|---|"
+    )
+    head_cost = (
+        "| preset | input | parameters | int8 size | int8 latency (ms, LiteRT, 2 threads) |"
+        " training minutes per fold |\n|---|---|---|---|---|---|"
+    )
+    return (
+        "\n\n".join(
+            [
+                "### int8 on each fold's test patients (mean ± SD over folds)",
+                head_main + "\n" + "\n".join(rows_main),
+                "### Float model and quantisation",
+                head_float + "\n" + "\n".join(rows_float),
+                "### Cost on this machine",
+                head_cost + "\n" + "\n".join(rows_cost),
+            ]
+        )
+        + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, help="folder holding <preset>/cv-summary.json")
+    parser.add_argument("--no-latency", action="store_true", help="skip the LiteRT timing")
+    args = parser.parse_args(argv)
+    print(render(args.runs, latency=not args.no_latency), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
