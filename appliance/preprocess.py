@@ -2,7 +2,8 @@
 
 The trainer imports :func:`preprocess` to build its training arrays and the appliance calls it on
 every image or tile before inference, so a model always sees pixels prepared exactly as it was
-trained on. Only numpy and Pillow are used: this module runs on the Pi.
+trained on, stain normalisation included. Only numpy and Pillow are used: this module runs on the
+Pi.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
+
+from appliance.stain import StainSpec, as_normalizer
 
 Scaling = Literal["minus_one_to_one", "zero_to_one", "raw"]
 SCALINGS: tuple[Scaling, ...] = ("minus_one_to_one", "zero_to_one", "raw")
@@ -56,17 +59,29 @@ def preprocess(
     image: Image.Image | np.ndarray,
     size: tuple[int, int],
     scaling: Scaling = "minus_one_to_one",
+    stain: StainSpec = None,
 ) -> np.ndarray:
     """Turn one image (or tile) into a model input of shape ``(height, width, 3)``, float32.
 
-    ``size`` is ``(height, width)``. The image is converted to RGB and resized with bilinear
-    interpolation (Pillow's, identical on every platform) without keeping the aspect ratio:
-    training patches and tiles are square, and a few edge patches that are not must still fill
-    the input.
+    ``size`` is ``(height, width)``. The image is converted to RGB, stain-normalised if ``stain``
+    is given (a fitted :mod:`appliance.stain` normaliser or its ``to_dict()`` form, as in the
+    model card), resized with bilinear interpolation (Pillow's, identical on every platform)
+    without keeping the aspect ratio, and scaled. Training patches and tiles are square, and a
+    few edge patches that are not must still fill the input.
+
+    Normalisation comes before resizing because its statistics are defined on the pixels the
+    scanner recorded: Macenko's stain vectors and 99th-percentile intensities and Reinhard's
+    tissue mask are computed in optical density, a logarithm of intensity, so the blends a
+    resize makes (glass averaged into tissue, dark nuclei smoothed away) are not the stained
+    pixels those statistics describe, and the result would depend on the model's input size.
+    Scaling comes last because the normalisers work on 8-bit RGB.
     """
+    normalizer = as_normalizer(stain)
     if isinstance(image, np.ndarray):
         image = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
     rgb = to_rgb(image)
+    if normalizer is not None:
+        rgb = Image.fromarray(normalizer.transform(np.asarray(rgb, dtype=np.uint8)))
     height, width = size
     if rgb.size != (width, height):
         rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)

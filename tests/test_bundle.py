@@ -11,6 +11,7 @@ import pytest
 
 from appliance.errors import ModelRejected
 from appliance.inference.bundle import ModelBundle, file_sha256
+from appliance.inference.card import ModelCard
 from appliance.trainer.card_doc import render
 from tests.conftest import SHIPPED_MODEL, TINY_BUNDLE
 
@@ -109,3 +110,62 @@ def test_model_card_page_is_rendered_from_the_shipped_card() -> None:
     assert card["sha256"] in page and "For research use only" in page
     assert f"{card['metrics']['test_int8']['balanced_accuracy']:.3f}" in page
     assert f"| test | {card['training_data']['counts']['test']['patients']} |" in page
+
+
+# --- stain normalisation in the card --------------------------------------------------------
+
+_REINHARD = {"method": "reinhard", "mean": [60.0, 20.0, -10.0], "std": [10.0, 5.0, 4.0]}
+
+
+def _set_stain(directory: Path, stain: object) -> None:
+    card_path = directory / "card.json"
+    data = json.loads(card_path.read_text("utf-8"))
+    data["input"]["stain_normalization"] = stain
+    card_path.write_text(json.dumps(data), "utf-8")
+
+
+def test_cards_without_stain_normalisation_load_unchanged() -> None:
+    for directory in (SHIPPED_MODEL, TINY_BUNDLE):
+        bundle = ModelBundle.load(directory)  # the sha256 check passes as before
+        assert bundle.card.input.stain_normalization is None
+        assert bundle.card.input.stain_normalizer() is None
+        # Written back without the key, so an appliance older than the field still reads it.
+        assert "stain_normalization" not in bundle.card.to_dict()["input"]
+
+
+def test_stain_normalisation_round_trips_through_the_card(bundle_dir: Path) -> None:
+    from appliance.stain import MacenkoNormalizer
+    from tests.test_stain import synthetic_he
+
+    stain = MacenkoNormalizer().fit(synthetic_he(50, 50, seed=2)).to_dict()
+    _set_stain(bundle_dir, stain)
+    card = ModelBundle.load(bundle_dir).card
+    assert card.input.stain_normalization == stain
+    assert card.input.stain_normalizer().to_dict() == stain
+    assert ModelCard.from_dict(json.loads(json.dumps(card.to_dict()))) == card
+
+
+@pytest.mark.parametrize(
+    ("stain", "words"),
+    [
+        ({"method": "vahadane"}, "unknown method 'vahadane'"),
+        ({**_REINHARD, "std": [10.0, "NaN", 4.0]}, "'std' must be three numbers"),
+        ({"method": "reinhard", "std": [1.0, 1.0, 1.0]}, "need 'mean'"),
+        ("macenko", "expected an object"),
+    ],
+)
+def test_unusable_stain_normalisation_is_refused_in_words(
+    bundle_dir: Path, stain: object, words: str
+) -> None:
+    _set_stain(bundle_dir, stain)
+    with pytest.raises(ModelRejected, match=r"input\.stain_normalization is unusable") as caught:
+        ModelBundle.load(bundle_dir)
+    message = str(caught.value)
+    assert words in message and "reinstall the bundle" in message
+
+
+def test_non_finite_statistics_are_refused(bundle_dir: Path) -> None:
+    """JSON has no NaN, but Python's json module writes and reads it; the card must refuse it."""
+    _set_stain(bundle_dir, {**_REINHARD, "mean": [float("nan"), 20.0, -10.0]})
+    with pytest.raises(ModelRejected, match="not a finite number"):
+        ModelBundle.load(bundle_dir)

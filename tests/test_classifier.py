@@ -18,7 +18,11 @@ from PIL import Image
 
 from appliance.errors import ImageError, ModelRejected
 from appliance.inference import Classifier, ModelBundle, ModelCard, Prediction, TileMap
+from appliance.inference.backends import select_backend
+from appliance.preprocess import preprocess
+from appliance.stain import MacenkoNormalizer, ReinhardNormalizer
 from tests.conftest import TINY_BUNDLE
+from tests.test_stain import synthetic_he
 
 PINK = (225, 150, 190)  # H&E-like tissue: scores about 0.5 with the tiny model
 WHITE = (245, 245, 245)
@@ -204,3 +208,42 @@ def test_generator_rebuilds_an_equivalent_bundle(fresh_tiny_bundle: Path) -> Non
         assert fresh.classify(image).p_malignant == pytest.approx(
             committed.classify(image).p_malignant, abs=0.02
         )
+
+
+@pytest.mark.parametrize("normaliser", [MacenkoNormalizer, ReinhardNormalizer])
+def test_card_stain_normalisation_reaches_whole_images_and_every_tile(
+    tmp_path: Path, classifier: Classifier, normaliser: type
+) -> None:
+    """The Classifier's answer equals preprocess(..., stain=card's dict) + the backend, per tile."""
+    target = synthetic_he(50, 50, seed=2, haematoxylin=2.0, eosin=0.5)
+    stain = normaliser().fit(target).to_dict()
+    bundle = ModelBundle.load(_copy_bundle(tmp_path, stain_normalization=stain))
+    normalising = Classifier(bundle, num_threads=1, batch_size=4)
+    backend = select_backend(normalising.backend_name)(bundle.model_path, 1)
+    contract = bundle.card.input
+
+    def expected(pixels: np.ndarray) -> np.ndarray:
+        batch = preprocess(pixels, contract.size, contract.scaling, stain=stain)[None]
+        return backend.predict(batch, contract.scaling)[0]
+
+    patch = synthetic_he(50, 50, seed=1)
+    whole = normalising.classify(Image.fromarray(patch))
+    assert whole.mode == "whole"
+    np.testing.assert_allclose(whole.probabilities, expected(patch), atol=1e-6)
+    unnormalised = classifier.classify(Image.fromarray(patch)).p_malignant
+    assert abs(whole.p_malignant - unnormalised) > 0.02
+
+    image = synthetic_he(120, 230, seed=5)
+    tiles = normalising.classify(Image.fromarray(image)).tiles
+    assert tiles is not None and len(tiles.origins) == 5 * 3
+    for (x, y), p in zip(tiles.origins, tiles.probabilities, strict=True):
+        tile = image[y : y + 50, x : x + 50]
+        assert p == pytest.approx(expected(tile)[bundle.card.malignant_index], abs=1e-6)
+
+
+def test_white_tiles_pass_a_macenko_card_unchanged(tmp_path: Path, classifier: Classifier) -> None:
+    stain = MacenkoNormalizer().fit(synthetic_he(50, 50, seed=2)).to_dict()
+    bundle = ModelBundle.load(_copy_bundle(tmp_path, stain_normalization=stain))
+    normalising = Classifier(bundle, num_threads=1, batch_size=4)
+    white = _image(50, 50, WHITE)
+    assert normalising.classify(white).probabilities == classifier.classify(white).probabilities

@@ -61,3 +61,58 @@ def test_dihedral_views_average_back_to_inputs() -> None:
         average_views(scores, "dihedral8"), batch.mean(axis=(1, 2)), atol=1e-5
     )
     assert augmented_views(batch, "none") is batch
+
+
+# --- stain normalisation ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stained() -> tuple[np.ndarray, dict[str, object]]:
+    """A synthetic H&E image and normalisers fitted to a differently stained one."""
+    from appliance.stain import MacenkoNormalizer, ReinhardNormalizer
+    from tests.test_stain import synthetic_he
+
+    target = synthetic_he(50, 50, seed=2, haematoxylin=2.0, eosin=0.5)
+    fitted = {"macenko": MacenkoNormalizer(), "reinhard": ReinhardNormalizer()}
+    return synthetic_he(46, 70, seed=1), {k: n.fit(target) for k, n in fitted.items()}
+
+
+@pytest.mark.parametrize("method", ["macenko", "reinhard"])
+def test_stain_is_normalised_at_source_size_before_resizing(stained, method: str) -> None:
+    pixels, normalisers = stained
+    normaliser = normalisers[method]
+    expected = preprocess(normaliser.transform(pixels), (32, 32), "zero_to_one")
+    by_object = preprocess(pixels, (32, 32), "zero_to_one", stain=normaliser)
+    by_dict = preprocess(Image.fromarray(pixels), (32, 32), "zero_to_one", normaliser.to_dict())
+    np.testing.assert_array_equal(by_object, expected)
+    np.testing.assert_array_equal(by_dict, expected)
+    plain = preprocess(pixels, (32, 32), "zero_to_one")
+    assert np.abs(by_object - plain).mean() > 0.02  # normalising changed the colours
+    resized_first = normaliser.transform(
+        np.asarray(Image.fromarray(pixels).resize((32, 32), Image.Resampling.BILINEAR))
+    )
+    assert not np.array_equal(by_object, scale_pixels(resized_first, "zero_to_one"))
+
+
+@pytest.mark.parametrize("method", ["macenko", "reinhard"])
+@pytest.mark.parametrize(
+    "colour", [(255, 255, 255), (246, 244, 247), (0, 0, 0), (128, 128, 128), (225, 150, 190)]
+)
+def test_blank_inputs_with_stain_are_finite(stained, method: str, colour) -> None:
+    pixels = np.full((50, 50, 3), colour, np.uint8)
+    out = preprocess(pixels, (16, 16), "minus_one_to_one", stain=stained[1][method])
+    assert out.shape == (16, 16, 3) and np.isfinite(out).all()
+    assert out.min() >= -1.0 and out.max() <= 1.0
+
+
+def test_macenko_returns_a_white_tile_unchanged(stained) -> None:
+    white = np.full((50, 50, 3), 255, np.uint8)
+    for stain in (stained[1]["macenko"], stained[1]["macenko"].to_dict()):
+        np.testing.assert_array_equal(
+            preprocess(white, (16, 16), stain=stain), preprocess(white, (16, 16))
+        )
+
+
+def test_a_bad_stain_dict_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown method 'vahadane'"):
+        preprocess(np.zeros((4, 4, 3), np.uint8), (4, 4), stain={"method": "vahadane"})

@@ -81,10 +81,13 @@ def test_preset_fits_exports_int8_and_runs_in_the_appliance(name: str, tmp_path:
     path.write_bytes(tflite)
     backend = LiteRTBackend(path, num_threads=1)
     assert backend.input_dtype == np.int8
-    probabilities = backend.predict(x[:2], preset.scaling)
-    assert probabilities.shape == (2, 2)
+    probabilities = backend.predict(x, preset.scaling)
+    assert probabilities.shape == (8, 2)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=0.02)
     assert (probabilities >= 0).all()
+    # Parity: the appliance's int8 answer stays close to the float model's on the same inputs.
+    float_probabilities = model.predict(x, verbose=0)
+    assert np.abs(float_probabilities - probabilities).max() < 0.1
 
 
 def test_registry_names_recipes_and_overrides() -> None:

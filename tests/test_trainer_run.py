@@ -304,3 +304,50 @@ def test_threshold_folds_choose_the_operating_point_out_of_fold_then_fit_on_ever
     assert (out / "threshold-folds" / "fold-2" / "checkpoints").is_dir()
     test_patients = set(card["training_data"]["test_patients"])
     assert test_patients and counts["train"]["patients"] + len(test_patients) == 12
+
+
+@pytest.mark.train
+def test_stain_normalisation_travels_in_the_card_and_the_appliance_applies_it(
+    tmp_path: Path,
+) -> None:
+    data, out = tmp_path / "idc", tmp_path / "bundle"
+    _tiny_idc(data, patients=8, per_class=3)
+    assert (
+        _cli(
+            "--data",
+            data,
+            "--output",
+            out,
+            "--alpha",
+            "0.35",
+            "--input-size",
+            "32",
+            "--head-epochs",
+            "0",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--representative",
+            "10",
+            "--stain-normalize",
+            "reinhard",
+            "--test-time-augmentation",
+            "none",
+            "--no-plots",
+        )
+        == 0
+    )
+    bundle = ModelBundle.load(out)
+    stain = bundle.card.input.stain_normalization
+    assert stain["method"] == "reinhard"
+    files = sorted(data.rglob("*.png"))[:4]
+    images, _ = load_arrays(
+        [Sample(f, 0, "x") for f in files], (32, 32), "minus_one_to_one", stain=stain
+    )
+    trainer_p = Int8Model(bundle.model_path.read_bytes()).predict(images)[:, 1]
+    appliance_p = [Classifier(bundle).classify(Image.open(f)).p_malignant for f in files]
+    np.testing.assert_allclose(appliance_p, trainer_p, atol=1e-6)
+    # Without the normalisation the inputs differ: the card's entry is not decoration.
+    plain, _ = load_arrays([Sample(f, 0, "x") for f in files], (32, 32), "minus_one_to_one")
+    assert not np.allclose(plain, images, atol=0.02)

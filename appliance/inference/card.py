@@ -17,6 +17,7 @@ from appliance.preprocess import (
     Scaling,
     TestTimeAugmentation,
 )
+from appliance.stain import StainNormalizer, normalizer_from_dict
 
 CARD_SCHEMA = 1
 InputMode = Literal["whole", "tiled"]
@@ -30,6 +31,10 @@ class InputContract:
     image larger than one tile into ``tile_size`` squares every ``tile_stride`` pixels (source
     pixels), drops tiles with less than ``min_tissue_fraction`` tissue, and resizes each tile; an
     image no larger than a tile is treated whole.
+
+    ``stain_normalization`` is the fitted stain normaliser the model was trained with, in the
+    form of :func:`appliance.stain.normalizer_from_dict` (``None``: no normalisation); every image
+    or tile is normalised with it before resizing, as in training.
     """
 
     height: int
@@ -44,10 +49,25 @@ class InputContract:
     min_tissue_fraction: float = 0.5
     # Scored views per input, averaged (appliance.preprocess.augmented_views).
     test_time_augmentation: TestTimeAugmentation = "none"
+    stain_normalization: dict[str, Any] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
         return (self.height, self.width)
+
+    def stain_normalizer(self) -> StainNormalizer | None:
+        """The card's stain normaliser, rebuilt; :class:`ModelRejected` if it is unusable."""
+        if self.stain_normalization is None:
+            return None
+        try:
+            return normalizer_from_dict(self.stain_normalization)
+        except ValueError as exc:
+            raise ModelRejected(
+                f"the card's input.stain_normalization is unusable ({exc}). The model was"
+                " trained on stain-normalised images and gives wrong answers without the same"
+                " normalisation; reinstall the bundle exactly as the trainer exported it, or"
+                " update the appliance if the trainer is newer."
+            ) from exc
 
     def validate(self) -> None:
         if self.height <= 0 or self.width <= 0 or self.channels != 3:
@@ -64,6 +84,7 @@ class InputContract:
             )
         if self.mode == "tiled" and not (self.tile_size and self.tile_stride):
             raise ModelRejected("a tiled model's card must give tile_size and tile_stride")
+        self.stain_normalizer()
 
 
 @dataclass(frozen=True)
@@ -128,6 +149,9 @@ class ModelCard:
         data = asdict(self)
         data["labels"] = list(self.labels)
         data["thresholds"]["allowed_range"] = list(self.thresholds.allowed_range)
+        if self.input.stain_normalization is None:
+            # Cards of models trained without it stay as before, so older appliances read them.
+            del data["input"]["stain_normalization"]
         return data
 
     @classmethod

@@ -118,6 +118,8 @@ class Classifier:
         self._backend = backend_class(bundle.model_path, num_threads)
         self._batch_size = max(1, batch_size)
         self._check_contract()
+        # Built once per bundle; applied to the whole image or to every tile, as in training.
+        self._stain = bundle.card.input.stain_normalizer()
 
     def _check_contract(self) -> None:
         card, contract = self.bundle.card, self.bundle.card.input
@@ -156,7 +158,8 @@ class Classifier:
         tile = contract.tile_size or 0
         limit = tile * SINGLE_TILE_FACTOR
         if contract.mode == "whole" or (rgb.width <= limit and rgb.height <= limit):
-            probabilities = self._predict([preprocess(rgb, contract.size, contract.scaling)])[0]
+            inputs = [preprocess(rgb, contract.size, contract.scaling, self._stain)]
+            probabilities = self._predict(inputs)[0]
             mode: Literal["whole", "tiled"] = "whole"
             tiles = None
         else:
@@ -209,7 +212,7 @@ class Classifier:
             if tissue_fraction(crop) < contract.min_tissue_fraction:
                 continue
             kept.append((x, y))
-            yield preprocess(crop, contract.size, contract.scaling)
+            yield preprocess(crop, contract.size, contract.scaling, self._stain)
 
     def _predict(self, arrays: list[np.ndarray]) -> np.ndarray:
         contract = self.bundle.card.input

@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="light",
         help="light, stain (+HED), paper (the seeds' ranges) or none",
     )
+    data.add_argument(
+        "--stain-normalize",
+        choices=["macenko", "reinhard"],
+        help="normalise every image to a target from training patients (the appliance does too)",
+    )
     data.add_argument("--limit-per-patient", type=int, help="smoke tests: cap images per patient")
 
     split = parser.add_argument_group("split")
@@ -161,6 +166,7 @@ def config_from_args(args: argparse.Namespace):
         epochs=args.epochs,
         batch_size=args.batch_size,
         augmentation=args.augmentation,
+        stain_normalization=args.stain_normalize,
         split=tuple(args.split),
         kfold=args.kfold,
         image_wise=args.image_wise,

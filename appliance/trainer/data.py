@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from appliance.preprocess import Scaling, preprocess
+from appliance.stain import StainSpec, as_normalizer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 # IDC file names: <patient>_idx5_x<X>_y<Y>_class<label>.png
@@ -226,16 +227,23 @@ def _samples_of(patients: Iterable[str], by_patient: dict[str, list[Sample]]) ->
 
 
 def load_arrays(
-    samples: Sequence[Sample], size: tuple[int, int], scaling: Scaling, workers: int = 4
+    samples: Sequence[Sample],
+    size: tuple[int, int],
+    scaling: Scaling,
+    workers: int = 4,
+    stain: StainSpec = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read and preprocess every sample with :func:`appliance.preprocess.preprocess`.
 
+    ``stain`` (a fitted normaliser or its ``to_dict()`` form) normalises every sample as the
+    appliance will; a dict is rebuilt once here, so a bad one fails before any file is read.
     Returns ``(images, labels)``: float32 ``(n, h, w, 3)`` and int32 ``(n,)``.
     """
+    normalizer = as_normalizer(stain)
 
     def read(sample: Sample) -> np.ndarray:
         with Image.open(sample.path) as image:
-            return preprocess(image, size, scaling)
+            return preprocess(image, size, scaling, normalizer)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         images = list(pool.map(read, samples))
