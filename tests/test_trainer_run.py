@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +96,14 @@ def test_train_export_and_load_in_the_appliance(tmp_path: Path) -> None:
     assert resumed["input"]["test_time_augmentation"] == "none"
 
 
-def _cli(*args: object) -> int:
-    return train_main([str(a) for a in args])
+# A run small enough for CI: 32 px, one epoch from scratch, 10 calibration images.
+TINY_RUN = "--input-size 32 --head-epochs 0 --epochs 1 --batch-size 16 --representative 10"
+NO_EXTRAS = "--test-time-augmentation none --no-plots"
+
+
+def _train(data: Path, out: Path, options: str) -> int:
+    """The trainer's command line on ``data`` into ``out``; ``options`` as shell words."""
+    return train_main(["--data", str(data), "--output", str(out), *shlex.split(options)])
 
 
 @pytest.mark.train
@@ -105,22 +112,12 @@ def test_kfold_writes_one_bundle_per_fold_and_a_summary_and_repeats_from_config(
 ) -> None:
     data, out = tmp_path / "idc", tmp_path / "cv"
     _tiny_idc(data, patients=10, per_class=3)
-    tiny = ["--input-size", "32", "--batch-size", "16", "--representative", "10"]
+    tiny = "--input-size 32 --batch-size 16"
     assert (
-        _cli(
-            "--data",
+        _train(
             data,
-            "--output",
             out,
-            "--preset",
-            "wrn-28-2",
-            "--epochs",
-            "1",
-            "--kfold",
-            "2",
-            "--test-time-augmentation",
-            "none",
-            *tiny,
+            f"--preset wrn-28-2 --epochs 1 --kfold 2 --test-time-augmentation none {tiny}",
         )
         == 0
     )
@@ -143,26 +140,12 @@ def test_kfold_writes_one_bundle_per_fold_and_a_summary_and_repeats_from_config(
 
     # Resuming a finished cross-validation keeps the folds; --config repeats one fold's run.
     before = (out / "fold-1" / "model.tflite").read_bytes()
-    assert (
-        _cli(
-            "--data",
-            data,
-            "--output",
-            out,
-            "--preset",
-            "wrn-28-2",
-            "--epochs",
-            "1",
-            "--kfold",
-            "2",
-            "--resume",
-            *tiny,
-        )
-        == 0
-    )
+    assert _train(data, out, f"--preset wrn-28-2 --epochs 1 --kfold 2 --resume {tiny}") == 0
     assert (out / "fold-1" / "model.tflite").read_bytes() == before
     again = tmp_path / "again"
-    assert _cli("--config", out / "fold-1" / "config.json", "--output", again) == 0
+    assert (
+        train_main(["--config", str(out / "fold-1" / "config.json"), "--output", str(again)]) == 0
+    )
     repeated = json.loads((again / "card.json").read_text())
     assert repeated["training_data"]["test_patients"] == cards[0]["training_data"]["test_patients"]
     assert repeated["provenance"]["config"]["fold"] == 1
@@ -174,29 +157,7 @@ def test_image_wise_split_runs_only_by_name_and_says_so(tmp_path: Path) -> None:
     _tiny_idc(data, patients=6, per_class=3)
     with pytest.warns(UserWarning, match="patients"):
         assert (
-            _cli(
-                "--data",
-                data,
-                "--output",
-                tmp_path / "iw",
-                "--image-wise",
-                "--alpha",
-                "0.35",
-                "--input-size",
-                "32",
-                "--head-epochs",
-                "0",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "16",
-                "--representative",
-                "10",
-                "--test-time-augmentation",
-                "none",
-                "--no-plots",
-            )
-            == 0
+            _train(data, tmp_path / "iw", f"--image-wise --alpha 0.35 {TINY_RUN} {NO_EXTRAS}") == 0
         )
     card = json.loads((tmp_path / "iw" / "card.json").read_text())
     assert "IMAGE-WISE" in card["metrics"]["unit"] and "leaking" in card["metrics"]["split"]
@@ -214,32 +175,11 @@ def test_breakhis_sample_tree_trains_end_to_end_with_per_magnification_metrics(
     tree = arrange_breakhis_tree(shared_path("data", "breakhis-samples"), tmp_path)
     out = tmp_path / "bundle"
     assert (
-        _cli(
-            "--data",
+        _train(
             tree,
-            "--layout",
-            "breakhis",
-            "--preset",
-            "mobilenetv3small",
-            "--input-size",
-            "32",
-            "--head-epochs",
-            "0",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--split",
-            "0.6",
-            "0.2",
-            "0.2",
-            "--representative",
-            "4",
-            "--test-time-augmentation",
-            "none",
-            "--output",
             out,
-            "--no-plots",
+            f"--layout breakhis --preset mobilenetv3small --split 0.6 0.2 0.2 {TINY_RUN}"
+            f" {NO_EXTRAS}",
         )
         == 0
     )
@@ -271,30 +211,7 @@ def test_threshold_folds_choose_the_operating_point_out_of_fold_then_fit_on_ever
 ) -> None:
     data, out = tmp_path / "idc", tmp_path / "bundle"
     _tiny_idc(data, patients=12, per_class=3)
-    assert (
-        _cli(
-            "--data",
-            data,
-            "--output",
-            out,
-            "--alpha",
-            "0.35",
-            "--input-size",
-            "32",
-            "--head-epochs",
-            "0",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "16",
-            "--representative",
-            "10",
-            "--threshold-folds",
-            "2",
-            "--no-plots",
-        )
-        == 0
-    )
+    assert _train(data, out, f"--alpha 0.35 --threshold-folds 2 --no-plots {TINY_RUN}") == 0
     card = json.loads((out / "card.json").read_text())
     counts = card["training_data"]["counts"]
     assert counts["validation"]["images"] == 0  # the final model saw every development patient
@@ -312,32 +229,7 @@ def test_stain_normalisation_travels_in_the_card_and_the_appliance_applies_it(
 ) -> None:
     data, out = tmp_path / "idc", tmp_path / "bundle"
     _tiny_idc(data, patients=8, per_class=3)
-    assert (
-        _cli(
-            "--data",
-            data,
-            "--output",
-            out,
-            "--alpha",
-            "0.35",
-            "--input-size",
-            "32",
-            "--head-epochs",
-            "0",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "16",
-            "--representative",
-            "10",
-            "--stain-normalize",
-            "reinhard",
-            "--test-time-augmentation",
-            "none",
-            "--no-plots",
-        )
-        == 0
-    )
+    assert _train(data, out, f"--alpha 0.35 --stain-normalize reinhard {TINY_RUN} {NO_EXTRAS}") == 0
     bundle = ModelBundle.load(out)
     stain = bundle.card.input.stain_normalization
     assert stain["method"] == "reinhard"

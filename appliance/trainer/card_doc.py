@@ -58,7 +58,13 @@ def render(bundle: ModelBundle) -> str:
         "set). Larger images are cut into patches on a grid; background (glass) patches are "
         "skipped and the image score is the mean of its 3 most suspicious tissue patches. Input: "
         f"{card.input.height}×{card.input.width} RGB, {card.input.scaling} scaling, int8; "
-        f"test-time augmentation: {card.input.test_time_augmentation}.",
+        f"test-time augmentation: {card.input.test_time_augmentation}"
+        + (
+            f"; stain normalisation: {card.input.stain_normalization['method']} to a target"
+            " from training patients."
+            if card.input.stain_normalization
+            else "."
+        ),
         "",
         "## Intended use and limits",
         "- Research and teaching on the appliance; a second reader, never a diagnosis. Every "
@@ -89,11 +95,11 @@ def render(bundle: ModelBundle) -> str:
         "",
         "## Performance on unseen (test) patients",
         f"Image-level metrics of the **int8 model that ships**, at the operating point "
-        f"{t.operating_point} chosen on validation patients (sensitivity ≥ "
+        f"{t.operating_point} chosen on {_calibration(m)} (sensitivity ≥ "
         f"{prov.get('config', {}).get('target_sensitivity', '?')} there). Intervals: 95 % "
         "percentile bootstrap over test patients (1000 resamples of whole patients).",
         "",
-        "| metric | int8, test | 95 % CI | float, test | int8, validation |",
+        f"| metric | int8, test | 95 % CI | float, test | int8, {_calibration_short(m)} |",
         "|---|---|---|---|---|",
     ]
     for key, label in ROWS:
@@ -141,7 +147,9 @@ def render(bundle: ModelBundle) -> str:
         " wide intervals.",
         "",
         "## Provenance",
-        f"- Backbone: {prov.get('backbone')} initialised from `{prov.get('pretrained_weights')}`.",
+        f"- Preset `{prov.get('preset', 'mobilenetv2')}`: {prov.get('backbone')}, initialised from"
+        f" `{prov.get('pretrained_weights')}`.",
+        f"- Augmentation: {_augmentation(card.training_data.get('augmentation'))}.",
         f"- Trained {prov.get('created')} on {prov.get('machine')} in "
         f"{_f((prov.get('train_seconds') or 0) / 60, 0)} min; TensorFlow {prov.get('tensorflow')}, "
         f"Keras {prov.get('keras')}; commit {prov.get('git_commit', '')[:12]}.",
@@ -151,6 +159,34 @@ def render(bundle: ModelBundle) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _calibration(metrics: dict) -> str:
+    """Where the thresholds were chosen, in words (older cards: validation patients)."""
+    source = metrics.get("thresholds_chosen_on", "validation patients")
+    return source.replace("out-of-fold int8 scores of", "out-of-fold int8 scores of the") + (
+        " over the training patients" if source.startswith("out-of-fold") else ""
+    )
+
+
+def _calibration_short(metrics: dict) -> str:
+    return (
+        "out-of-fold"
+        if metrics.get("thresholds_chosen_on", "").startswith("out")
+        else ("validation")
+    )
+
+
+def _augmentation(settings: dict | None) -> str:
+    """The active augmentation steps of a card (older cards did not record them)."""
+    if not settings:
+        return "flips, quarter turns, small colour jitter"
+    active = [
+        key
+        for key, value in settings.items()
+        if key not in ("keras", "fill_mode") and value not in (False, 0, 0.0, [0.0, 0.0])
+    ]
+    return ", ".join(active) if active else "none"
 
 
 def main(argv: list[str] | None = None) -> int:
