@@ -17,6 +17,7 @@ from appliance.inference.classifier import Classifier
 from appliance.trainer.cli import main as train_main
 from appliance.trainer.data import Sample, load_arrays
 from appliance.trainer.export import Int8Model
+from appliance.trainer.study_doc import render as render_study
 from appliance.trainer.train import predict_views
 
 
@@ -137,6 +138,9 @@ def test_kfold_writes_one_bundle_per_fold_and_a_summary_and_repeats_from_config(
         assert (out / "fold-1" / plot).stat().st_size > 0
     assert (out / "fold-1" / "checkpoints" / "train.done.weights.h5").exists()
     assert ModelBundle.load(out / "fold-2").card.input.height == 32
+    # The study's tables read the summary: the row says how many folds stand behind it.
+    tables = render_study(tmp_path, latency=True)
+    assert "| cv | scratch | 2/2 |" in tables and "32x32" in tables
 
     # Resuming a finished cross-validation keeps the folds; --config repeats one fold's run.
     before = (out / "fold-1" / "model.tflite").read_bytes()

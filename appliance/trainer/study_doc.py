@@ -116,12 +116,46 @@ def render(root: Path, latency: bool = True) -> str:
     )
 
 
+def render_leak(root: Path) -> str:
+    """The image-wise run(s) under ``<runs>/image-wise/<preset>/`` beside the same preset's
+    patient-wise folds: how much the seeds' split flatters a model."""
+    keys = ("balanced_accuracy", "sensitivity", "specificity", "auc")
+    rows = []
+    for card_path in sorted(Path(root).glob("image-wise/*/card.json")):
+        preset = card_path.parent.name
+        leaky = json.loads(card_path.read_text())["metrics"]["test_int8"]
+        rows.append(
+            f"| {preset}, image-wise split (1 split) | "
+            + " | ".join(f"{leaky[k]:.3f}" for k in keys)
+            + " |"
+        )
+        summary_path = Path(root) / preset / "cv-summary.json"
+        if summary_path.exists():
+            ms = json.loads(summary_path.read_text())["mean_sd"]
+            rows.append(
+                f"| {preset}, patient-wise folds | "
+                + " | ".join(_cell(ms, f"test_int8.{k}") for k in keys)
+                + " |"
+            )
+    if not rows:
+        return ""
+    return (
+        "### Image-wise against patient-wise (int8, same recipe)\n\n"
+        "| run | balanced accuracy | sensitivity | specificity | AUC |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, help="folder holding <preset>/cv-summary.json")
     parser.add_argument("--no-latency", action="store_true", help="skip the LiteRT timing")
     args = parser.parse_args(argv)
     print(render(args.runs, latency=not args.no_latency), end="")
+    leak = render_leak(args.runs)
+    if leak:
+        print("\n" + leak, end="")
     return 0
 
 
