@@ -18,6 +18,7 @@ from appliance.trainer.cli import main as train_main
 from appliance.trainer.data import Sample, load_arrays
 from appliance.trainer.export import Int8Model
 from appliance.trainer.study_doc import render as render_study
+from appliance.trainer.study_doc import render_breakhis
 from appliance.trainer.train import predict_views
 
 
@@ -177,7 +178,7 @@ def test_breakhis_sample_tree_trains_end_to_end_with_per_magnification_metrics(
     from tests.conftest import shared_path
 
     tree = arrange_breakhis_tree(shared_path("data", "breakhis-samples"), tmp_path)
-    out = tmp_path / "bundle"
+    out = tmp_path / "breakhis" / "mobilenetv3small"
     assert (
         _train(
             tree,
@@ -198,6 +199,7 @@ def test_breakhis_sample_tree_trains_end_to_end_with_per_magnification_metrics(
     image = next(tree.rglob("*.png"))
     result = Classifier(ModelBundle.load(out)).classify(Image.open(image))
     assert 0.0 <= result.p_malignant <= 1.0
+    assert "| mobilenetv3small | " in render_breakhis(tmp_path)  # the study's BreakHis table
 
 
 def test_cli_help_names_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
