@@ -3,7 +3,7 @@
 # budget rule (64 px input, "stain" augmentation: flips, quarter turns, colour jitter and HED stain augmentation, 6 epochs: 2 head + 4 fine-tuning when
 # ImageNet weights exist, else 6 from scratch; no test-time augmentation), patient-wise 5-fold
 # cross-validation where the 2-core machine allows it, then every preset once on the BreakHis
-# sample tree. Resumable: rerun it and finished folds are kept. About 80 minutes on 2 cores.
+# sample tree. Resumable: rerun it and finished folds are kept. About 70 minutes on 2 cores.
 # Usage: scripts/study.sh [RUNS_DIR]        (default runs/study)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +27,9 @@ train=(.venv/bin/histo-appliance-train --data "$idc" --input-size 64 --augmentat
   --weights "$w/mobilenet_v2_1.0_from_tf2_ptq_tflite.weights.h5" --head-epochs 2 --epochs 4 \
   --output "$runs/image-wise/mobilenetv2" --name study-image-wise --resume
 
-# From scratch (no ImageNet weights can be had offline): fold 1 only, 6 epochs.
+# From scratch (no ImageNet weights can be had offline): 6 epochs; ResNet-50 fold 1, WRN-28-2 folds 1-2.
 "${train[@]}" --preset resnet50 --epochs 6 --folds 1 --output "$runs/resnet50" --name study-resnet50
-"${train[@]}" --preset wrn-28-2 --epochs 6 --folds 1 --output "$runs/wrn-28-2" --name study-wrn-28-2
+"${train[@]}" --preset wrn-28-2 --epochs 6 --folds 1 2 --output "$runs/wrn-28-2" --name study-wrn-28-2
 
 # Every preset once on the BreakHis sample tree (19 images, 16 patients): end to end, not a result.
 tree="$runs/breakhis-tree"
