@@ -6,25 +6,13 @@ local path: nothing is downloaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 from keras import layers
 
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """What the trainer needs to know about one backbone."""
-
-    name: str
-    scaling: str  # the appliance.preprocess scaling this backbone was pretrained with
-
-
-BACKBONES = {
-    "mobilenetv2": BackboneSpec("mobilenetv2", "minus_one_to_one"),
-    "mobilenetv3small": BackboneSpec("mobilenetv3small", "minus_one_to_one"),
-}
+# The backbones built here; their input scaling is the presets' (appliance.trainer.presets).
+BACKBONES = ("mobilenetv2", "mobilenetv3small")
 
 
 def _freeze_batchnorm(model: keras.Model) -> None:
@@ -81,8 +69,3 @@ def build_classifier(
     outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(pooled)
     return keras.Model(inputs, outputs, name=f"{backbone}_classifier"), base
 
-
-def set_backbone_trainable(base: keras.Model, trainable: bool) -> None:
-    """Unfreeze (or freeze) the backbone for fine-tuning, BatchNorm always excepted."""
-    base.trainable = trainable
-    _freeze_batchnorm(base)
