@@ -68,4 +68,3 @@ def build_classifier(
     pooled = layers.Dropout(dropout, name="dropout")(pooled)
     outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(pooled)
     return keras.Model(inputs, outputs, name=f"{backbone}_classifier"), base
-
