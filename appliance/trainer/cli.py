@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 LAYOUTS = ("idc", "folders", "breakhis", "bach", "bach-binary")
@@ -195,13 +194,6 @@ def main(argv: list[str] | None = None) -> int:
         ) from exc
     try:
         config = config_from_args(args)
-        if config.image_wise:
-            warnings.warn(
-                "--image-wise: patients will be on both sides of the split; these numbers"
-                " overstate what the model does on new patients",
-                UserWarning,
-                stacklevel=1,
-            )
         if config.kfold and not args.config:  # a saved config.json is one run (one fold)
             run_kfold(config, args.folds)
         else:

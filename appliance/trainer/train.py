@@ -15,7 +15,6 @@ import platform
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -162,13 +161,10 @@ def make_split(config: TrainConfig, samples: list[datasets.Sample]) -> datasets.
     """Patient-wise (fixed fractions, or fold ``fold`` of ``kfold``), or the leaking image-wise
     split when asked for by name. Magnification filters apply after the patient split, so the
     cross-magnification protocol never shares a patient between training and test."""
-    if config.image_wise:
-        warnings.warn(datasets.LEAK_WARNING, UserWarning, stacklevel=2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            split = datasets.image_wise_split(
-                samples, config.split, config.seed, i_understand_this_leaks=True
-            )
+    if config.image_wise:  # image_wise_split itself warns that it leaks, every time
+        split = datasets.image_wise_split(
+            samples, config.split, config.seed, i_understand_this_leaks=True
+        )
     elif config.kfold:
         if not 1 <= config.fold <= config.kfold:
             raise ValueError(f"fold must be between 1 and {config.kfold}, not {config.fold}")
