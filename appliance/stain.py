@@ -25,6 +25,9 @@ StainMethod = Literal["macenko", "reinhard"]
 STAIN_METHODS: tuple[StainMethod, ...] = ("macenko", "reinhard")
 
 _MAX = 255.0
+# Optical density above which every channel counts as stain (tissue_weight reaches 1): the
+# normalisers' tissue mask and the trainer's HED augmentation (appliance.trainer.augment) share it.
+TISSUE_BETA = 0.15
 # Fewer stained pixels than this and an image's stain statistics are noise.
 _MIN_TISSUE_PIXELS = 10
 # |cos| between the two estimated stain vectors above this means the image has one colour only
@@ -50,7 +53,7 @@ def od_to_rgb(od: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(_MAX * np.exp(-od)), 0, 255).astype(np.uint8)
 
 
-def tissue_weight(od: np.ndarray, beta: float = 0.15) -> np.ndarray:
+def tissue_weight(od: np.ndarray, beta: float = TISSUE_BETA) -> np.ndarray:
     """0 on white glass, rising to 1 where every channel's density exceeds ``beta``."""
     return np.clip(od.min(axis=-1) / beta, 0.0, 1.0)
 
@@ -72,7 +75,9 @@ StainSpec: TypeAlias = StainNormalizer | Mapping[str, Any] | None
 # --- Macenko --------------------------------------------------------------------------------
 
 
-def macenko_stain_matrix(image: np.ndarray, beta: float = 0.15, alpha: float = 1.0) -> np.ndarray:
+def macenko_stain_matrix(
+    image: np.ndarray, beta: float = TISSUE_BETA, alpha: float = 1.0
+) -> np.ndarray:
     """The (2, 3) unit H and E optical-density vectors of ``image`` (H first).
 
     Raises ``ValueError`` when the image has too little stained tissue or only one colour.
@@ -115,7 +120,9 @@ class MacenkoNormalizer:
 
     method: ClassVar[str] = "macenko"
 
-    def __init__(self, beta: float = 0.15, alpha: float = 1.0, percentile: float = 99.0) -> None:
+    def __init__(
+        self, beta: float = TISSUE_BETA, alpha: float = 1.0, percentile: float = 99.0
+    ) -> None:
         # Plain floats, so to_dict() -> JSON -> from_dict() rebuilds exactly this normaliser.
         self.beta, self.alpha, self.percentile = float(beta), float(alpha), float(percentile)
         self.stain_matrix: np.ndarray | None = None
@@ -164,7 +171,7 @@ class MacenkoNormalizer:
     def from_dict(cls, data: Mapping[str, Any]) -> MacenkoNormalizer:
         _check_keys(data, {"stain_matrix", "max_concentrations", "beta", "alpha", "percentile"})
         normalizer = cls(
-            beta=_parameter(data, "beta", 0.15, 0.0, np.inf),
+            beta=_parameter(data, "beta", TISSUE_BETA, 0.0, np.inf),
             alpha=_parameter(data, "alpha", 1.0, 0.0, 50.0, low_open=False),
             percentile=_parameter(data, "percentile", 99.0, 0.0, 100.0, high_open=False),
         )
@@ -220,7 +227,7 @@ class ReinhardNormalizer:
 
     method: ClassVar[str] = "reinhard"
 
-    def __init__(self, beta: float = 0.15) -> None:
+    def __init__(self, beta: float = TISSUE_BETA) -> None:
         self.beta = float(beta)
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
@@ -263,7 +270,7 @@ class ReinhardNormalizer:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReinhardNormalizer:
         _check_keys(data, {"mean", "std", "beta"})
-        normalizer = cls(beta=_parameter(data, "beta", 0.15, 0.0, np.inf))
+        normalizer = cls(beta=_parameter(data, "beta", TISSUE_BETA, 0.0, np.inf))
         mean = _numbers(data, "mean", (3,), "three numbers (L, a, b)")
         std = _numbers(data, "std", (3,), "three numbers (L, a, b)")
         if (std <= 0).any():
@@ -278,6 +285,13 @@ _CLASSES: dict[str, type[MacenkoNormalizer] | type[ReinhardNormalizer]] = {
     "macenko": MacenkoNormalizer,
     "reinhard": ReinhardNormalizer,
 }
+
+
+def new_normalizer(method: str) -> MacenkoNormalizer | ReinhardNormalizer:
+    """An unfitted normaliser of ``method`` (one of :data:`STAIN_METHODS`)."""
+    if method not in _CLASSES:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(STAIN_METHODS)}")
+    return _CLASSES[method]()
 
 
 def normalizer_from_dict(data: Mapping[str, Any]) -> MacenkoNormalizer | ReinhardNormalizer:

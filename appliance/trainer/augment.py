@@ -96,6 +96,7 @@ import keras
 import tensorflow as tf
 
 from appliance.preprocess import SCALINGS
+from appliance.stain import TISSUE_BETA
 from appliance.trainer.stain import HED_FROM_RGB, RGB_FROM_HED
 
 Augment = Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
@@ -110,8 +111,7 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 assert set(_RANGES) == set(SCALINGS)
 
-# stain.tissue_weight's default beta and rgb_to_od's floor of one grey level.
-_TISSUE_BETA = 0.15
+# rgb_to_od's floor of one grey level, on [0, 1] pixels.
 _OD_FLOOR = 1.0 / 255.0
 
 
@@ -247,7 +247,7 @@ def hed_augment_batch(unit: tf.Tensor, factors: tf.Tensor, offsets: tf.Tensor) -
     floats in [0, 1] (the numpy version rounds to uint8)."""
     od = -tf.math.log(tf.maximum(unit, _OD_FLOOR))
     hed = tf.tensordot(od, tf.constant(HED_FROM_RGB, tf.float32), axes=1)
-    weight = tf.clip_by_value(tf.reduce_min(od, axis=-1, keepdims=True) / _TISSUE_BETA, 0.0, 1.0)
+    weight = tf.clip_by_value(tf.reduce_min(od, axis=-1, keepdims=True) / TISSUE_BETA, 0.0, 1.0)
     hed = hed * factors[:, None, None, :] + weight * offsets[:, None, None, :]
     od = tf.tensordot(hed, tf.constant(RGB_FROM_HED, tf.float32), axes=1)
     return tf.clip_by_value(tf.exp(-od), 0.0, 1.0)

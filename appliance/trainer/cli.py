@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from appliance.stain import STAIN_METHODS
+
 LAYOUTS = ("idc", "folders", "breakhis", "bach", "bach-binary")
 
 
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--stain-normalize",
-        choices=["macenko", "reinhard"],
+        choices=STAIN_METHODS,
         help="normalise every image to a target from training patients (the appliance does too)",
     )
     data.add_argument("--limit-per-patient", type=int, help="smoke tests: cap images per patient")

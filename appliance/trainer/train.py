@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from appliance.inference.card import InputContract, ModelCard, Thresholds
 from appliance.preprocess import augmented_views, average_views, to_rgb
-from appliance.stain import MacenkoNormalizer, ReinhardNormalizer
+from appliance.stain import MacenkoNormalizer, ReinhardNormalizer, new_normalizer
 from appliance.trainer import data as datasets
 from appliance.trainer import export, loaders, metrics
 from appliance.trainer.augment import AUGMENTATIONS, make_augment
@@ -215,9 +215,7 @@ def stain_target(
     """A normaliser fitted on a mosaic of training-patient images: a target that describes the
     training stain as a whole rather than one arbitrary image, and that never sees a test
     patient."""
-    normalizers = {"macenko": MacenkoNormalizer, "reinhard": ReinhardNormalizer}
-    if method not in normalizers:
-        raise ValueError(f"unknown stain normalisation {method!r}; use macenko or reinhard")
+    normalizer = new_normalizer(method)  # refuses an unknown method before reading images
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(train), min(STAIN_TARGET_IMAGES, len(train)), replace=False)
     side = int(np.ceil(np.sqrt(len(picked))))
@@ -230,7 +228,7 @@ def stain_target(
             row * STAIN_TARGET_SIDE : (row + 1) * STAIN_TARGET_SIDE,
             col * STAIN_TARGET_SIDE : (col + 1) * STAIN_TARGET_SIDE,
         ] = np.asarray(tile)
-    return normalizers[method]().fit(mosaic)
+    return normalizer.fit(mosaic)
 
 
 def prepare_data(config: TrainConfig, log=print) -> Arrays:
