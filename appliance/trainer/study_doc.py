@@ -57,10 +57,8 @@ def render(root: Path, latency: bool = True) -> str:
     for name, summary, path in load_runs(root):
         ms = summary["mean_sd"]
         folds = f"{len(summary['folds_done'])}/{summary['folds_total']}"
-        card = json.loads(
-            (path.parent / f"fold-{summary['folds_done'][0]}" / "card.json").read_text()
-        )
-        size = card["input"]
+        first_fold = path.parent / f"fold-{summary['folds_done'][0]}"
+        size = summary["input"]  # the input contract, copied from the first fold's card
         size_text = f"{size['height']}x{size['width']}"
         pretrained = "ImageNet" if summary.get("pretrained") else "scratch"
         rows_main.append(
@@ -78,9 +76,10 @@ def render(root: Path, latency: bool = True) -> str:
             )
             + f" | {_cell(ms, 'float_vs_int8_test.decision_agreement')} |"
         )
-        model_path = path.parent / f"fold-{summary['folds_done'][0]}" / "model.tflite"
         latency_text = (
-            f"{int8_latency_ms(model_path, size['scaling']):.2f}" if latency else "not measured"
+            f"{int8_latency_ms(first_fold / 'model.tflite', size['scaling']):.2f}"
+            if latency
+            else "not measured"
         )
         train_minutes = ms.get("train_seconds", {}).get("mean")
         rows_cost.append(
