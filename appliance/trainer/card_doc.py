@@ -161,20 +161,21 @@ def render(bundle: ModelBundle) -> str:
     return "\n".join(lines)
 
 
+def _out_of_fold(metrics: dict) -> bool:
+    """Whether the thresholds came from out-of-fold scores (``--threshold-folds``)."""
+    return metrics.get("thresholds_chosen_on", "").startswith("out-of-fold")
+
+
 def _calibration(metrics: dict) -> str:
     """Where the thresholds were chosen, in words (older cards: validation patients)."""
     source = metrics.get("thresholds_chosen_on", "validation patients")
-    return source.replace("out-of-fold int8 scores of", "out-of-fold int8 scores of the") + (
-        " over the training patients" if source.startswith("out-of-fold") else ""
-    )
+    if not _out_of_fold(metrics):
+        return source
+    return source.replace("scores of", "scores of the") + " over the training patients"
 
 
 def _calibration_short(metrics: dict) -> str:
-    return (
-        "out-of-fold"
-        if metrics.get("thresholds_chosen_on", "").startswith("out")
-        else ("validation")
-    )
+    return "out-of-fold" if _out_of_fold(metrics) else "validation"
 
 
 def _augmentation(settings: dict | None) -> str:
