@@ -93,6 +93,14 @@ class TrainConfig:
     plots: bool = True  # ROC, confusion matrix and learning curves as PNG beside the bundle
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Checked here, not when fitting starts: a typo must not cost the minutes of reading data.
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(
+                f"unknown augmentation {self.augmentation!r}; expected one of"
+                f" {', '.join(AUGMENTATIONS)}"
+            )
+
     def labels(self) -> tuple[tuple[str, ...], str]:
         """(class names, malignant class): the user's, else the layout's."""
         names, malignant = DEFAULT_LABELS.get(self.layout, (tuple(self.classes), None))
