@@ -249,3 +249,32 @@ def test_stain_normalisation_travels_in_the_card_and_the_appliance_applies_it(
     # Without the normalisation the inputs differ: the card's entry is not decoration.
     plain, _ = load_arrays([Sample(f, 0, "x") for f in files], (32, 32), "minus_one_to_one")
     assert not np.allclose(plain, images, atol=0.02)
+
+
+@pytest.mark.train
+def test_an_ensemble_exports_one_model_that_averages_its_members(tmp_path: Path) -> None:
+    data, out = tmp_path / "idc", tmp_path / "bundle"
+    _tiny_idc(data, patients=10, per_class=3)
+    assert _train(data, out, f"--alpha 0.35 --ensemble 2 {NO_EXTRAS} {TINY_RUN}") == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["provenance"]["ensemble"] == {"members": 2, "seeds": [42, 43]}
+    assert card["provenance"]["backbone"].startswith("ensemble of 2 x ")
+    # The exported float model's output is the mean of the two members' own outputs.
+    import keras
+
+    members = [
+        keras.models.load_model(out / "members" / f"member-{k}" / "member.keras", compile=False)
+        for k in (1, 2)
+    ]
+    whole = keras.models.load_model(out / "float_model.keras", compile=False)
+    images = np.random.default_rng(1).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+    expected = np.mean([m.predict(images, verbose=0) for m in members], axis=0)
+    assert np.allclose(whole.predict(images, verbose=0), expected, atol=1e-5)
+    assert not np.allclose(*(m.predict(images, verbose=0) for m in members))  # seeds differ
+    # One .tflite as always: the appliance loads and runs it like a single model.
+    patch = Image.fromarray(np.full((50, 50, 3), 120, np.uint8))
+    assert 0.0 <= Classifier(ModelBundle.load(out)).classify(patch).p_malignant <= 1.0
+    # Resuming re-uses every finished member instead of fitting it again.
+    assert _train(data, out, f"--alpha 0.35 --ensemble 2 --resume {NO_EXTRAS} {TINY_RUN}") == 0
+    resumed = keras.models.load_model(out / "float_model.keras", compile=False)
+    assert np.allclose(resumed.predict(images, verbose=0), expected, atol=1e-5)

@@ -128,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--batch-size", type=int, help="default: the preset's")
     fit.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        metavar="N",
+        help="fit N members (seeds SEED..SEED+N-1) and export their average as one model;"
+        " N times the inference time",
+    )
+    fit.add_argument(
         "--test-time-augmentation",
         choices=["auto", "none", "dihedral8"],
         default="auto",
@@ -178,6 +186,7 @@ def config_from_args(args: argparse.Namespace):
         limit_per_patient=args.limit_per_patient,
         test_time_augmentation=args.test_time_augmentation,
         representative=args.representative,
+        ensemble=args.ensemble,
         from_float=args.from_float,
         resume=args.resume,
         plots=not args.no_plots,

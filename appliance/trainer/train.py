@@ -32,7 +32,7 @@ from appliance.inference.card import InputContract, ModelCard, Thresholds
 from appliance.preprocess import augmented_views, average_views, to_rgb
 from appliance.stain import MacenkoNormalizer, ReinhardNormalizer, new_normalizer
 from appliance.trainer import data as datasets
-from appliance.trainer import export, loaders, metrics
+from appliance.trainer import ensemble, export, loaders, metrics
 from appliance.trainer.augment import AUGMENTATIONS, make_augment
 from appliance.trainer.presets import Preset, get_preset, set_trainable
 
@@ -88,6 +88,9 @@ class TrainConfig:
     limit_per_patient: int | None = None  # for smoke tests only
     representative: int = 300  # int8 calibration patches, from training patients only
     test_time_augmentation: str = "auto"  # "none", "dihedral8", or "auto" (best on validation)
+    # Members of one recipe that differ only in their seed, averaged in one exported model
+    # (appliance.trainer.ensemble); 1 = a single model.
+    ensemble: int = 1
     from_float: Path | None = None  # skip fitting, use this run folder's float model
     resume: bool = False  # continue an interrupted fit from its checkpoints in ``output``
     plots: bool = True  # ROC, confusion matrix and learning curves as PNG beside the bundle
@@ -100,6 +103,8 @@ class TrainConfig:
                 f"unknown augmentation {self.augmentation!r}; expected one of"
                 f" {', '.join(AUGMENTATIONS)}"
             )
+        if self.ensemble < 1:
+            raise ValueError(f"an ensemble needs at least one member, not {self.ensemble}")
 
     def labels(self) -> tuple[tuple[str, ...], str]:
         """(class names, malignant class): the user's, else the layout's."""
@@ -353,6 +358,13 @@ def fit(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict
     return model, {"history": history, "train_seconds": round(time.time() - started, 1)}
 
 
+def fit_model(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict]:
+    """One model, or an ensemble of ``config.ensemble`` members averaged in one graph."""
+    if config.ensemble > 1:
+        return ensemble.fit_members(config, data, log, fit)
+    return fit(config, data, log)
+
+
 def load_fitted(directory: Path) -> tuple[keras.Model, dict]:
     """Skip fitting: the float model of an earlier run and its training record."""
     model = keras.models.load_model(Path(directory) / "float_model.keras", compile=False)
@@ -404,7 +416,7 @@ def out_of_fold_scores(config: TrainConfig, data: Arrays, log=print) -> Calibrat
         log(f"threshold fold {index}/{k}: {int(mask.sum())} images of {len(held_out)} patients")
         inner = Arrays(data.split, x[~mask], y[~mask], x[mask], y[mask], x[:0], y[:0])
         folder = Path(config.output) / "threshold-folds" / f"fold-{index}"
-        model, _ = fit(dataclasses.replace(config, output=folder), inner, log)
+        model, _ = fit_model(dataclasses.replace(config, output=folder), inner, log)
         int8 = export.Int8Model(export.to_int8_tflite(model, representative_set(config, x[~mask])))
         for mode in tta_modes(config):
             part = predict_views(int8.predict, x[mask], mode)
@@ -585,7 +597,7 @@ def run(config: TrainConfig, log=print) -> Path:
         model, fit_record = load_fitted(config.from_float)
         log(f"fit skipped: float model loaded from {config.from_float}")
     else:
-        model, fit_record = fit(config, data, log)
+        model, fit_record = fit_model(config, data, log)
     # The float model is kept beside the bundle (without optimizer state) for the parity test
     # and for re-exporting; the appliance never loads it.
     keras.Model(model.inputs, model.outputs).save(out / "float_model.keras")
@@ -651,7 +663,9 @@ def run(config: TrainConfig, log=print) -> Path:
             "git_commit": git_commit(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "preset": preset.name,
-            "backbone": preset.description,
+            "backbone": preset.description
+            if config.ensemble == 1
+            else f"ensemble of {config.ensemble} x {preset.description}",
             "pretrained": preset.is_pretrained(config.weights),
             "pretrained_weights": Path(config.weights).name
             if config.weights
