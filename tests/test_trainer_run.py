@@ -14,12 +14,13 @@ pytest.importorskip("tensorflow", reason="the trainer needs the 'train' extra")
 
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.classifier import Classifier
+from appliance.trainer.card_doc import render as render_card
 from appliance.trainer.cli import main as train_main
 from appliance.trainer.data import Sample, load_arrays
+from appliance.trainer.evaluation import predict_views
 from appliance.trainer.export import Int8Model
 from appliance.trainer.study_doc import render as render_study
 from appliance.trainer.study_doc import render_breakhis
-from appliance.trainer.train import predict_views
 
 
 def _tiny_idc(root: Path, patients: int = 14, per_class: int = 4) -> None:
@@ -259,6 +260,9 @@ def test_an_ensemble_exports_one_model_that_averages_its_members(tmp_path: Path)
     card = json.loads((out / "card.json").read_text())
     assert card["provenance"]["ensemble"] == {"members": 2, "seeds": [42, 43]}
     assert card["provenance"]["backbone"].startswith("ensemble of 2 x ")
+    assert "Ensemble: 2 members of this recipe on the same patients, seeds 42, 43" in render_card(
+        ModelBundle.load(out)
+    )
     # The exported float model's output is the mean of the two members' own outputs.
     import keras
 

@@ -149,6 +149,7 @@ def render(bundle: ModelBundle) -> str:
         "## Provenance",
         f"- Preset `{prov.get('preset', 'mobilenetv2')}`: {prov.get('backbone')}, initialised from"
         f" `{prov.get('pretrained_weights')}`.",
+        *_ensemble(prov.get("ensemble")),
         f"- Augmentation: {_augmentation(card.training_data.get('augmentation'))}.",
         f"- Trained {prov.get('created')} on {prov.get('machine')} in "
         f"{_f((prov.get('train_seconds') or 0) / 60, 0)} min; TensorFlow {prov.get('tensorflow')}, "
@@ -176,6 +177,18 @@ def _calibration(metrics: dict) -> str:
 
 def _calibration_short(metrics: dict) -> str:
     return "out-of-fold" if _out_of_fold(metrics) else "validation"
+
+
+def _ensemble(ensemble: dict | None) -> list[str]:
+    """A line for an ensemble's members (none for a single model)."""
+    if not ensemble:
+        return []
+    seeds = ", ".join(str(seed) for seed in ensemble["seeds"])
+    return [
+        f"- Ensemble: {ensemble['members']} members of this recipe on the same patients, seeds"
+        f" {seeds}; the exported model averages their probabilities, so every input costs"
+        f" {ensemble['members']} forward passes."
+    ]
 
 
 def _augmentation(settings: dict | None) -> str:
