@@ -1,7 +1,8 @@
 """Invariant 2: the shipped int8 model on the appliance agrees with the trainer's float model.
 
-Both sides read the same demo files through the same ``appliance.preprocess.preprocess``; the float
-model runs in Keras (trainer side), the int8 model through the appliance's Classifier.
+Both sides read the same demo files through the same ``appliance.preprocess.preprocess`` and average
+the same test-time views the card names; the float model runs in Keras (trainer side), the int8
+model through the appliance's Classifier.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.conftest import DEMO_STICK
 def test_int8_on_appliance_matches_float_in_trainer(shipped_model: Path) -> None:
     keras = pytest.importorskip("keras", reason="the float side needs the 'train' extra")
     from appliance.trainer.data import Sample, load_arrays
+    from appliance.trainer.evaluation import predict_views
 
     bundle = ModelBundle.load(shipped_model)
     card = bundle.card
@@ -27,7 +29,9 @@ def test_int8_on_appliance_matches_float_in_trainer(shipped_model: Path) -> None
     files = sorted(DEMO_STICK.glob("patient-*/*.png"))
     assert len(files) >= 40
     images, _ = load_arrays([Sample(f, 0, "x") for f in files], card.input.size, card.input.scaling)
-    p_float = float_model.predict(images, verbose=0)[:, card.malignant_index]
+    views = card.input.test_time_augmentation
+    predict = lambda batch: float_model.predict(batch, verbose=0)  # noqa: E731
+    p_float = predict_views(predict, images, views)[:, card.malignant_index]
     classifier = Classifier(bundle)
     p_int8 = np.array([classifier.classify(Image.open(f)).p_malignant for f in files])
     point = card.thresholds.operating_point

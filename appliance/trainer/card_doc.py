@@ -91,6 +91,12 @@ def render(bundle: ModelBundle) -> str:
             f"| {name} | {part.get('patients')} | {part.get('images')} | {part.get('positive')} "
             f"| {part.get('negative')} |"
         )
+    if _out_of_fold(m):
+        lines += [
+            "",
+            "Thresholds came from out-of-fold scores, so the final model trained on every"
+            " development patient: the validation patients are part of `train` here.",
+        ]
     lines += [
         "",
         "## Performance on unseen (test) patients",
@@ -151,8 +157,10 @@ def render(bundle: ModelBundle) -> str:
         f" `{prov.get('pretrained_weights')}`.",
         *_ensemble(prov.get("ensemble")),
         f"- Augmentation: {_augmentation(card.training_data.get('augmentation'))}.",
-        f"- Trained {prov.get('created')} on {prov.get('machine')} in "
-        f"{_f((prov.get('train_seconds') or 0) / 60, 0)} min; TensorFlow {prov.get('tensorflow')}, "
+        f"- Trained {prov.get('created')} on {prov.get('machine')}; final fit "
+        f"{_f((prov.get('train_seconds') or 0) / 60, 0)} min"
+        + (" (a resumed run: fits finished before are not counted)" if _resumed(prov) else "")
+        + f"; TensorFlow {prov.get('tensorflow')}, "
         f"Keras {prov.get('keras')}; commit {prov.get('git_commit', '')[:12]}.",
         f"- Quantisation: {prov.get('quantization')}.",
         "- Reproduce: see `docs/trainer.md` (one `histo-appliance-train` command; the full "
@@ -165,6 +173,11 @@ def render(bundle: ModelBundle) -> str:
 def _out_of_fold(metrics: dict) -> bool:
     """Whether the thresholds came from out-of-fold scores (``--threshold-folds``)."""
     return metrics.get("thresholds_chosen_on", "").startswith("out-of-fold")
+
+
+def _resumed(provenance: dict) -> bool:
+    """Whether the run continued from earlier checkpoints (``--resume``)."""
+    return bool(provenance.get("config", {}).get("resume") or provenance.get("resumed_from"))
 
 
 def _calibration(metrics: dict) -> str:
