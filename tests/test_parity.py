@@ -29,9 +29,11 @@ def test_int8_on_appliance_matches_float_in_trainer(shipped_model: Path) -> None
     files = sorted(DEMO_STICK.glob("patient-*/*.png"))
     assert len(files) >= 40
     images, _ = load_arrays([Sample(f, 0, "x") for f in files], card.input.size, card.input.scaling)
-    views = card.input.test_time_augmentation
-    predict = lambda batch: float_model.predict(batch, verbose=0)  # noqa: E731
-    p_float = predict_views(predict, images, views)[:, card.malignant_index]
+    p_float = predict_views(
+        lambda batch: float_model.predict(batch, verbose=0),
+        images,
+        card.input.test_time_augmentation,
+    )[:, card.malignant_index]
     classifier = Classifier(bundle)
     p_int8 = np.array([classifier.classify(Image.open(f)).p_malignant for f in files])
     point = card.thresholds.operating_point

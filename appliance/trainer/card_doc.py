@@ -176,8 +176,9 @@ def _out_of_fold(metrics: dict) -> bool:
 
 
 def _resumed(provenance: dict) -> bool:
-    """Whether the run continued from earlier checkpoints (``--resume``)."""
-    return bool(provenance.get("config", {}).get("resume") or provenance.get("resumed_from"))
+    """Whether the run continued from earlier checkpoints (``--resume``). Not ``--from-float``
+    (``resumed_from``): that copies the earlier run's training time, so nothing is missing."""
+    return bool(provenance.get("config", {}).get("resume"))
 
 
 def _calibration(metrics: dict) -> str:
