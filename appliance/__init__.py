@@ -4,4 +4,4 @@ For research use only — not for diagnostic use. The runtime needs numpy, Pillo
 interpreter; it never imports TensorFlow (only :mod:`appliance.trainer` does).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
