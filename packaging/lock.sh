@@ -56,6 +56,7 @@ for target in "${targets[@]}"; do
   "$uv_bin" pip compile pyproject.toml --extra gui \
     --no-config --index-url https://pypi.org/simple \
     --python-platform "$platform" --python-version "$python" \
+    --constraint packaging/lock-constraints.txt \
     --only-binary :all: --generate-hashes "${upgrade[@]}" \
     --custom-compile-command "packaging/lock.sh $target" \
     --quiet --output-file "$out"
