@@ -3,13 +3,20 @@
 Looked up in this order, the first that exists wins: ``$HISTO_APPLIANCE_CONFIG``,
 ``/etc/histo-appliance/config.toml`` (the admin's, installed by the .deb), then
 ``~/.config/histo-appliance/config.toml`` (a developer's). Without any file the appliance runs on
-the shipped model and keeps its database in the user's data folder, so a developer needs no setup.
+the active installed model (or the shipped one) and keeps its database in the user's data folder,
+so a developer needs no setup.
+
+Values are checked for their type when the file is read: a quoted number, a ``"yes"`` for a
+switch or a misspelt backend is refused with the key, the file and what is allowed, rather than
+failing later somewhere a technician cannot do anything about it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,9 +25,19 @@ from appliance.errors import ApplianceError
 
 DEFAULT_MODEL = "idc-mobilenetv2"
 SYSTEM_CONFIG = Path("/etc/histo-appliance/config.toml")
-# Where the .deb puts shipped models; a source checkout uses its own models/ folder.
+# Where the .deb puts shipped models.
 SYSTEM_MODELS = Path("/usr/share/histo-appliance/models")
-SOURCE_MODELS = Path(__file__).resolve().parent.parent / "models"
+# The project folder when running from a source checkout (plain or editable install).
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+# The link inside ``models_dir`` naming the active installed bundle (and the one before it).
+CURRENT_LINK = "current"
+PREVIOUS_LINK = "previous"
+# Interpreter names the config accepts; tests keep this equal to the backends' own names.
+KNOWN_BACKENDS = ("auto", "litert", "tflite-runtime", "tensorflow")
+MAX_THREADS = 64
+
+_PATH_KEYS = ("model", "models_dir", "database", "reports", "mock_usb")
+_TEXT_KEYS = ("device_name", "admin_pin")
 
 
 def _data_home() -> Path:
@@ -30,25 +47,69 @@ def _data_home() -> Path:
     )
 
 
-def shipped_model_dirs() -> list[Path]:
-    """Folders that may hold shipped model bundles, most specific first."""
-    return [SOURCE_MODELS, SYSTEM_MODELS]
+def default_models_dir() -> Path:
+    """Where ``histo-appliance model install`` keeps bundles when the config does not say."""
+    return _data_home() / "models"
 
 
-def default_model_path() -> Path:
-    """The shipped model bundle: the first ``models/<DEFAULT_MODEL>`` that exists."""
-    for folder in shipped_model_dirs():
-        candidate = folder / DEFAULT_MODEL
-        if (candidate / "card.json").exists():
-            return candidate
-    return SOURCE_MODELS / DEFAULT_MODEL
+def is_source_tree(root: Path | None = None) -> bool:
+    """True when the package runs from the project checkout rather than from site-packages:
+    only then is the checkout's ``models/`` folder the shipped model (a wheel has none)."""
+    root = SOURCE_ROOT if root is None else root
+    return (root / "pyproject.toml").is_file() and (root / "appliance" / "__init__.py").is_file()
+
+
+def shipped_model_candidates() -> list[Path]:
+    """Where the shipped bundle may be, in order: the source checkout's ``models/`` (only when
+    running from one), the wheel's data files under ``sys.prefix``, then the .deb's copy."""
+    places = []
+    if is_source_tree():
+        places.append(SOURCE_ROOT / "models" / DEFAULT_MODEL)
+    places.append(Path(sys.prefix) / "share" / "histo-appliance" / "models" / DEFAULT_MODEL)
+    places.append(SYSTEM_MODELS / DEFAULT_MODEL)
+    return places
+
+
+def model_candidates(models_dir: Path | None = None) -> list[Path]:
+    """Every place the default model is looked for, first wins: the active installed bundle
+    (``<models_dir>/current``), then the shipped one. Wheel, editable install and .deb all
+    resolve through this one list, so they cannot disagree about which model runs."""
+    models_dir = default_models_dir() if models_dir is None else Path(models_dir)
+    return [models_dir / CURRENT_LINK, *shipped_model_candidates()]
+
+
+def is_bundle(path: Path) -> bool:
+    """A folder with a card (cheap test; the sha256 is verified when the model is loaded)."""
+    return (Path(path) / "card.json").is_file()
+
+
+def shipped_model_path() -> Path | None:
+    """The shipped bundle this install carries, or None."""
+    return next((p.resolve() for p in shipped_model_candidates() if is_bundle(p)), None)
+
+
+def default_model_path(models_dir: Path | None = None) -> Path:
+    """The bundle the appliance runs when the config does not pin one (symlinks resolved, so a
+    running service keeps the model it started with). When none exists anywhere, the first
+    place looked at is returned; loading it then reports every place (see ``model_candidates``)."""
+    candidates = model_candidates(models_dir)
+    for candidate in candidates:
+        if is_bundle(candidate):
+            return candidate.resolve()
+    return candidates[0]
 
 
 @dataclass(frozen=True)
 class Config:
-    """Settings of one appliance. Paths are absolute once loaded."""
+    """Settings of one appliance. Paths are absolute once loaded.
 
-    model: Path = field(default_factory=default_model_path)
+    ``model`` left out (None) means "the default": resolved from ``models_dir`` when the config is
+    built. ``model_pinned`` records whether the model was named explicitly (config file or
+    ``--model``), in which case installing or rolling back bundles does not change what runs.
+    """
+
+    model: Path = None  # type: ignore[assignment]  # None: resolved in __post_init__
+    models_dir: Path = field(default_factory=default_models_dir)
     database: Path = field(default_factory=lambda: _data_home() / "appliance.db")
     reports: Path = field(default_factory=lambda: _data_home() / "reports")
     device_name: str = field(default_factory=platform.node)
@@ -57,10 +118,24 @@ class Config:
     kiosk: bool = False
     admin_pin: str = ""  # empty: the admin corner is locked
     mock_usb: Path | None = None  # a folder of mock sticks instead of udev
+    model_pinned: bool | None = None  # None: True if ``model`` was given, else False
+
+    def __post_init__(self) -> None:
+        if self.model is None:
+            object.__setattr__(self, "model", default_model_path(self.models_dir))
+            object.__setattr__(self, "model_pinned", False)
+        elif self.model_pinned is None:
+            object.__setattr__(self, "model_pinned", True)
 
     def with_overrides(self, **values: object) -> Config:
-        """A copy with the non-None values replaced (command-line options win over the file)."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
+        """A copy with the non-None values replaced (command-line options win over the file).
+        A ``model`` given here pins it; a new ``models_dir`` re-resolves an unpinned model."""
+        changes = {k: v for k, v in values.items() if v is not None}
+        if "model" in changes:
+            changes["model_pinned"] = True
+        elif "models_dir" in changes and not self.model_pinned:
+            changes["model"] = None
+        return replace(self, **changes)
 
 
 def config_path() -> Path | None:
@@ -72,6 +147,44 @@ def config_path() -> Path | None:
         if candidate.exists():
             return candidate
     return None
+
+
+def _shown(value: object) -> str:
+    """A value as the admin wrote it in TOML (true, "4", 4), for messages."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except TypeError:
+        return str(value)
+
+
+def check_value(key: str, value: object, path: Path) -> object:
+    """``value`` if it is allowed for ``key``, else an :class:`ApplianceError` naming the key,
+    the file and what is allowed. TOML already gives types; this refuses the wrong ones."""
+    problem = None
+    if key in _PATH_KEYS:
+        if not isinstance(value, str) or not value.strip():
+            problem = f'a path in quotes, e.g. {key} = "/var/lib/histo-appliance/…"'
+    elif key in _TEXT_KEYS:
+        if not isinstance(value, str):
+            problem = f'text in quotes, e.g. {key} = "{value}"'
+    elif key == "num_threads":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
+            problem = f"a whole number from 1 to {MAX_THREADS} without quotes, e.g. num_threads = 4"
+    elif key == "kiosk":
+        if not isinstance(value, bool):
+            problem = "true or false, without quotes"
+    elif key == "backend":
+        normal = value.strip().lower().replace("_", "-") if isinstance(value, str) else None
+        if normal not in KNOWN_BACKENDS:
+            problem = "one of " + ", ".join(f'"{name}"' for name in KNOWN_BACKENDS)
+        else:
+            value = normal
+    if problem:
+        raise ApplianceError(
+            f"the setting {key} = {_shown(value)} in {path} is not allowed: {key} must be"
+            f" {problem}. Correct the file and start again."
+        )
+    return value
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -86,7 +199,7 @@ def load_config(path: Path | None = None) -> Config:
         raise ApplianceError(f"the configuration file {path} does not exist") from exc
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ApplianceError(f"the configuration file {path} cannot be read: {exc}") from exc
-    known = {f.name: f for f in fields(Config)}
+    known = [f.name for f in fields(Config) if f.name != "model_pinned"]
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ApplianceError(
@@ -94,7 +207,8 @@ def load_config(path: Path | None = None) -> Config:
         )
     values: dict[str, object] = {}
     for key, value in raw.items():
-        if key in ("model", "database", "reports", "mock_usb"):
+        value = check_value(key, value, Path(path))
+        if key in _PATH_KEYS:
             value = (Path(path).parent / Path(str(value)).expanduser()).resolve()
         values[key] = value
     return Config(**values)  # type: ignore[arg-type]

@@ -1,0 +1,165 @@
+"""The configuration: where the default model is found (the same way for a source checkout, a
+wheel and the .deb), and values checked for their type with words that name key, file and rule."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance import config as config_module
+from appliance.config import (
+    DEFAULT_MODEL,
+    KNOWN_BACKENDS,
+    Config,
+    default_model_path,
+    load_config,
+    model_candidates,
+)
+from appliance.errors import ApplianceError, ModelRejected
+from appliance.inference.installed import load_model
+from tests.conftest import TINY_BUNDLE
+
+
+@pytest.fixture
+def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Four empty places a default model can live, with the module pointed at them."""
+    paths = {
+        "models_dir": tmp_path / "data" / "models",
+        "source": tmp_path / "checkout",
+        "prefix": tmp_path / "venv",
+        "system": tmp_path / "usr-share" / "models",
+    }
+    (paths["source"] / "appliance").mkdir(parents=True)
+    (paths["source"] / "appliance" / "__init__.py").write_text("")
+    (paths["source"] / "pyproject.toml").write_text("[project]\n")
+    monkeypatch.setattr(config_module, "SOURCE_ROOT", paths["source"])
+    monkeypatch.setattr(config_module, "SYSTEM_MODELS", paths["system"])
+    monkeypatch.setattr(sys, "prefix", str(paths["prefix"]))
+    return paths
+
+
+def _bundle_at(folder: Path) -> Path:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(TINY_BUNDLE, folder)
+    return folder
+
+
+def test_default_model_is_looked_up_in_one_order(places: dict[str, Path]) -> None:
+    installed = _bundle_at(places["models_dir"] / "tiny-1-abc")
+    (places["models_dir"] / "current").symlink_to(installed.name)
+    source = _bundle_at(places["source"] / "models" / DEFAULT_MODEL)
+    wheel = _bundle_at(places["prefix"] / "share" / "histo-appliance" / "models" / DEFAULT_MODEL)
+    deb = _bundle_at(places["system"] / DEFAULT_MODEL)
+
+    assert default_model_path(places["models_dir"]) == installed  # the link, resolved
+    (places["models_dir"] / "current").unlink()
+    assert default_model_path(places["models_dir"]) == source
+    (places["source"] / "pyproject.toml").unlink()  # site-packages: no checkout models
+    assert default_model_path(places["models_dir"]) == wheel
+    shutil.rmtree(wheel)
+    assert default_model_path(places["models_dir"]) == deb
+    assert Config(models_dir=places["models_dir"]).model == deb
+
+
+def test_a_dangling_current_link_falls_through(places: dict[str, Path]) -> None:
+    deb = _bundle_at(places["system"] / DEFAULT_MODEL)
+    places["models_dir"].mkdir(parents=True)
+    (places["models_dir"] / "current").symlink_to("removed-by-hand")
+    assert default_model_path(places["models_dir"]) == deb
+
+
+def test_no_model_anywhere_lists_every_place(places: dict[str, Path]) -> None:
+    config = Config(models_dir=places["models_dir"])
+    assert not config.model_pinned
+    with pytest.raises(ModelRejected) as caught:
+        load_model(config)
+    message = str(caught.value)
+    for place in model_candidates(places["models_dir"]):
+        assert str(place) in message
+    assert len(model_candidates(places["models_dir"])) == 4
+    assert "histo-appliance model install" in message
+
+
+def test_a_pinned_model_is_loaded_as_named(places: dict[str, Path], tmp_path: Path) -> None:
+    config = Config(model=tmp_path / "missing")
+    assert config.model_pinned
+    with pytest.raises(ModelRejected, match="does not exist"):
+        load_model(config)
+    assert load_model(Config(model=TINY_BUNDLE)).card.name == "tiny-redness"
+
+
+def test_file_settings_paths_and_pinning(places: dict[str, Path], tmp_path: Path) -> None:
+    deb = _bundle_at(places["system"] / DEFAULT_MODEL)
+    path = tmp_path / "etc" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('models_dir = "models"\nnum_threads = 4\nkiosk = true\nbackend = "LiteRT"\n')
+    config = load_config(path)
+    assert config.models_dir == path.parent / "models"
+    assert (config.model, config.model_pinned) == (deb, False)
+    assert (config.num_threads, config.kiosk, config.backend) == (4, True, "litert")
+
+    installed = _bundle_at(tmp_path / "other" / "tiny")
+    moved = config.with_overrides(models_dir=tmp_path / "other")
+    assert moved.model == deb  # no "current" there yet
+    (tmp_path / "other" / "current").symlink_to("tiny")
+    assert config.with_overrides(models_dir=tmp_path / "other").model == installed
+    assert config.with_overrides(model=TINY_BUNDLE).model_pinned
+
+    path.write_text(f'model = "{TINY_BUNDLE}"\n')
+    assert load_config(path).model_pinned
+
+
+def test_no_file_means_defaults_and_no_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config_module, "config_path", lambda: None)
+    config = load_config()
+    assert config.model_pinned is False
+    assert config.models_dir == config_module.default_models_dir()
+
+
+@pytest.mark.parametrize(
+    ("line", "allowed"),
+    [
+        ('num_threads = "4"', "whole number from 1 to 64"),
+        ("num_threads = 0", "whole number from 1 to 64"),
+        ("num_threads = 65", "whole number from 1 to 64"),
+        ("num_threads = 2.5", "whole number from 1 to 64"),
+        ("num_threads = true", "whole number from 1 to 64"),
+        ('kiosk = "yes"', "true or false"),
+        ("kiosk = 1", "true or false"),
+        ('backend = "fast"', '"auto", "litert", "tflite-runtime", "tensorflow"'),
+        ("backend = 3", '"auto", "litert"'),
+        ("database = 5", "a path in quotes"),
+        ('models_dir = ""', "a path in quotes"),
+        ("reports = true", "a path in quotes"),
+        ("admin_pin = 4711", 'text in quotes, e.g. admin_pin = "4711"'),
+        ("device_name = [1]", "text in quotes"),
+    ],
+)
+def test_wrong_types_are_refused_with_key_file_and_rule(
+    tmp_path: Path, line: str, allowed: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(line + "\n")
+    key = line.split(" =")[0]
+    with pytest.raises(ApplianceError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert f"setting {key} = " in message
+    assert str(path) in message
+    assert allowed in message
+
+
+def test_unknown_keys_are_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("model_pinned = true\nnum_thread = 2\n")
+    with pytest.raises(ApplianceError, match=r"unknown setting\(s\) model_pinned, num_thread"):
+        load_config(path)
+
+
+def test_known_backends_match_the_interpreters() -> None:
+    from appliance.inference.backends import BACKENDS
+
+    assert ("auto", *(backend.name for backend in BACKENDS)) == KNOWN_BACKENDS
