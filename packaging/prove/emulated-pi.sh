@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Prove the arm64 .deb on an emulated Raspberry Pi 4: Debian's arm64 root + the package's files,
+# run under qemu-aarch64-static -cpu cortex-a72 with a Pi 4 /proc/cpuinfo, then `doctor`, a
+# headless scan compared with the same scan on x86, and the kiosk GUI offscreen until it says
+# it is ready.
+#
+#   packaging/prove/emulated-pi.sh [bookworm|trixie|all]      (default: bookworm; run as root)
+#
+# Environment: DEB=<file> (use this .deb instead of dist/...), N_IMAGES (default 6, incl. the
+# damaged one), GUI_LINGER (s the GUI keeps running after ready, default 10), X86_PYTHON (the
+# reference interpreter, default .venv/bin/python), MIRROR, KEEP=1 (keep build/prove/<suite>-arm64).
+# Roots are cached in build/roots/<suite>-arm64 (gitignored). See packaging/prove/README.md.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "run as root (mmdebstrap, mounts in a private namespace)"
+# Everything below runs in a private mount namespace: the overlay, the cpuinfo bind mount and
+# anything else mounted disappears with the script and never touches the host's view.
+if [ "${PROVE_IN_NS:-}" != 1 ]; then
+  PROVE_IN_NS=1 exec unshare --mount --propagation private "$0" "$@"
+fi
+
+QEMU="${QEMU:-qemu-aarch64-static}"
+N_IMAGES="${N_IMAGES:-6}"
+GUI_LINGER="${GUI_LINGER:-10}"
+X86_PYTHON="${X86_PYTHON:-$REPO/.venv/bin/python}"
+VENV=/opt/venvs/histo-appliance
+command -v "$QEMU" >/dev/null || die "$QEMU not found (apt-get install qemu-user-static)"
+command -v mmdebstrap >/dev/null || die "mmdebstrap not found (apt-get install mmdebstrap)"
+[ -x "$X86_PYTHON" ] || die "no x86 reference interpreter at $X86_PYTHON (run scripts/setup-env.sh gui)"
+
+declare -a RESULTS=()
+result() { RESULTS+=("$(printf '%-9s %-5s %s' "$1" "$2" "$3")"); }
+
+# The host file a guest path of ROOT leads to, following symlinks the way the Pi's kernel would
+# (absolute links stay inside ROOT). Needed because `qemu -L` opens its program on the host.
+guest_file() {
+  local root="$1" path="$2" link
+  for _ in 1 2 3 4 5 6 7 8; do
+    [ -L "$root$path" ] || break
+    link=$(readlink "$root$path")
+    case "$link" in /*) path="$link" ;; *) path="$(dirname "$path")/$link" ;; esac
+  done
+  echo "$root$path"
+}
+
+build_deb_if_missing() {
+  local deb="$1" suite="$2"
+  [ -f "$deb" ] && return 0
+  echo "no $deb: building it (make deb ARCH=arm64 SUITE=$suite)"
+  make -C "$REPO" deb ARCH=arm64 SUITE="$suite" || die "could not build $deb"
+  [ -f "$deb" ] || die "make deb did not write $deb"
+}
+
+prove_suite() {
+  local suite="$1" py tag
+  case "$suite" in
+    bookworm) py=3.11 tag=deb12 ;;
+    trixie) py=3.13 tag=deb13 ;;
+    *) die "unknown suite $suite (bookworm, trixie or all)" ;;
+  esac
+  local deb W R ROOT
+  deb=$(deb_path "$tag" arm64)
+  build_deb_if_missing "$deb" "$suite"
+  W="$REPO/build/prove/$suite-arm64"
+  rm -rf "$W"
+  mkdir -p "$W/out"
+
+  say "$suite arm64: the package"
+  deb_sizes "$deb" | tee "$W/out/sizes.txt"
+  mapfile -t deps < <(deb_depends "$deb")
+  echo "Depends (first alternatives): ${deps[*]}"
+
+  say "$suite arm64: the root (mmdebstrap --variant=extract, cached)"
+  ROOT=$(ensure_root "$suite-arm64" "$suite" arm64 extract "python$py" "${deps[@]}")
+  echo "root: $ROOT ($(du -sh "$ROOT" | cut -f1)); python: $(ls "$ROOT/usr/bin/python$py")"
+
+  say "$suite arm64: dpkg --root (a throwaway overlay of the root)"
+  local R2
+  R2=$(overlay "$ROOT" "$W/ov-dpkg")
+  if dpkg --root="$R2" --force-depends -i "$deb" >"$W/out/dpkg-root.log" 2>&1; then
+    result "$suite" ok "dpkg --root -i: installed, maintainer scripts ran (unexpected without binfmt)"
+  else
+    tail -n 8 "$W/out/dpkg-root.log" | sed 's/^/    /'
+    local state
+    state=$(dpkg --root="$R2" -s histo-appliance 2>/dev/null | sed -n 's/^Status: //p' || true)
+    echo "  package state in the root's dpkg database: ${state:-not installed}"
+    result "$suite" info "dpkg --root -i: files unpacked, state '${state:-none}': its maintainer scripts are arm64 /bin/sh programs and cannot start without binfmt_misc (covered by amd64-install.sh)"
+  fi
+  umount "$R2"
+
+  say "$suite arm64: the package's files in the root (dpkg -x) + what postinst would make"
+  R=$(overlay "$ROOT" "$W/ov")
+  dpkg -x "$deb" "$R"
+  dpkg-deb -e "$deb" "$W/out/control"
+  ls "$W/out/control" | sed 's/^/  control: /'
+  # postinst steps that cannot run here (they need arm64 adduser/systemctl): make the state
+  # directories it would make, so the app's writes land inside the root (with `qemu -L`, a
+  # path missing from the root falls through to the host's file system).
+  mkdir -p "$R/var/lib/histo-appliance/reports" "$R/var/lib/histo-appliance/models"
+  local shebang pytarget
+  shebang=$(head -n1 "$R$VENV/bin/histo-appliance")
+  pytarget=$(readlink "$R$VENV/bin/python" || true)
+  echo "  $VENV/bin/histo-appliance starts with: $shebang"
+  echo "  $VENV/bin/python -> $pytarget; /usr/bin/histo-appliance -> $(readlink "$R/usr/bin/histo-appliance" || echo MISSING)"
+  if [ "$shebang" = "#!$VENV/bin/python" ] && [ -e "$(guest_file "$R" "$VENV/bin/python")" ]; then
+    result "$suite" ok "venv layout: console script shebang and python symlink resolve inside the root"
+  else
+    result "$suite" FAIL "venv layout: shebang '$shebang', python -> '$pytarget'"
+  fi
+  # A Pi 4's /proc/cpuinfo over the host's (LiteRT >= 2.2 parses it; the x86 one crashes it).
+  mount --bind "$PROVE_DIR/pi4-cpuinfo" /proc/cpuinfo
+  grep -m1 '^Model' /proc/cpuinfo
+
+  # The guest's python: started as its venv path (argv[0], as the kernel would from the
+  # shebang), so it finds $VENV/pyvenv.cfg and $VENV's site-packages; -L makes every absolute
+  # path the guest opens resolve inside the root first.
+  local host_py
+  host_py=$(guest_file "$R" "$VENV/bin/python")
+  local -a APP=("$QEMU" -cpu cortex-a72 -L "$R" -0 "$VENV/bin/python" "$host_py" "$VENV/bin/histo-appliance")
+  local -a ENV=(env -i PATH=/usr/bin:/bin HOME=/var/lib/histo-appliance LANG=C.UTF-8
+    XDG_RUNTIME_DIR="$W/xdg" QT_QPA_PLATFORM=offscreen)
+  mkdir -p "$W/xdg" && chmod 700 "$W/xdg"
+  local -a CONF=()
+  [ -f "$R/etc/histo-appliance/config.toml" ] && CONF=(--config /etc/histo-appliance/config.toml)
+
+  say "$suite arm64: python and the platform it sees"
+  "${ENV[@]}" "$QEMU" -cpu cortex-a72 -L "$R" -0 "$VENV/bin/python" "$host_py" -c \
+    'import sys, platform; print(sys.version.split()[0], platform.machine(), "prefix", sys.prefix, "base", sys.base_prefix)'
+
+  say "$suite arm64: doctor"
+  local t0 rc
+  t0=$(now)
+  set +e
+  "${ENV[@]}" timeout 900 "${APP[@]}" "${CONF[@]}" doctor --db "$W/out/doctor.db" >"$W/out/doctor.txt" 2>&1
+  rc=$?
+  set -e
+  sed 's/^/    /' "$W/out/doctor.txt"
+  echo "  doctor exit $rc after $(elapsed "$t0" "$(now)") s"
+  if grep -q Traceback "$W/out/doctor.txt"; then
+    result "$suite" FAIL "doctor: traceback (exit $rc)"
+  else
+    result "$suite" ran "doctor: exit $rc (lines marked failing above are listed in the README with the reason)"
+  fi
+
+  say "$suite arm64: headless scan of $N_IMAGES demo images (emulated) vs x86"
+  demo_subset "$W/stick" "$N_IMAGES"
+  t0=$(now)
+  set +e
+  "${ENV[@]}" timeout 1800 "${APP[@]}" "${CONF[@]}" scan "$W/stick" --format json \
+    --db "$W/out/arm64.db" >"$W/out/arm64.json" 2>"$W/out/arm64.err"
+  rc=$?
+  set -e
+  local t_scan
+  t_scan=$(elapsed "$t0" "$(now)")
+  echo "  emulated scan: exit $rc in $t_scan s (process start to JSON, $N_IMAGES images)"
+  if [ "$rc" != 0 ]; then
+    cat "$W/out/arm64.err"
+    result "$suite" FAIL "scan: exit $rc"
+  else
+    "$X86_PYTHON" -m appliance.cli scan "$W/stick" --format json --db "$W/out/x86.db" \
+      --model "$R/usr/share/histo-appliance/models/idc-mobilenetv2" >"$W/out/x86.json" 2>"$W/out/x86.err" \
+      || { cat "$W/out/x86.err"; die "the x86 reference scan failed"; }
+    if python3 "$PROVE_DIR/compare_scans.py" "$W/out/x86.json" "$W/out/arm64.json" | tee "$W/out/compare.txt"; then
+      result "$suite" ok "scan: $N_IMAGES images in $t_scan s emulated; decisions equal to x86, $(grep -o 'largest |diff| [^ ]*' "$W/out/compare.txt")"
+    else
+      result "$suite" FAIL "scan: differs from x86 (see $W/out/compare.txt)"
+    fi
+  fi
+
+  say "$suite arm64: kiosk GUI offscreen until READY=1 (emulated)"
+  mkdir -p "$W/sticks"
+  cp -r "$W/stick" "$W/sticks/demo-stick"
+  set +e
+  "${ENV[@]}" python3 "$PROVE_DIR/kiosk_ready.py" --timeout 900 --linger "$GUI_LINGER" \
+    --log "$W/out/gui.log" --result "$W/out/gui.json" -- \
+    "${APP[@]}" "${CONF[@]}" gui --kiosk --mock-usb "$W/sticks" --db "$W/out/gui.db"
+  rc=$?
+  set -e
+  sed 's/^/    /' "$W/out/gui.log" | tail -n 15
+  local ready_n ready_l
+  ready_n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ready_notify_s"])' "$W/out/gui.json")
+  ready_l=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ready_line_s"])' "$W/out/gui.json")
+  if [ "$rc" = 0 ]; then
+    result "$suite" ok "gui: process start -> READY=1 ${ready_n} s, -> 'kiosk ready' line ${ready_l} s (emulated); still running ${GUI_LINGER} s later"
+  else
+    result "$suite" FAIL "gui: READY=1 ${ready_n}, line ${ready_l}, exit/alive see $W/out/gui.json"
+  fi
+
+  umount /proc/cpuinfo
+  # With `qemu -L`, a path absent from the root falls through to the host: make sure nothing did.
+  local leaked=""
+  for p in /var/lib/histo-appliance /etc/histo-appliance /opt/venvs/histo-appliance /usr/share/histo-appliance; do
+    [ -e "$p" ] && leaked="$leaked $p"
+  done
+  if [ -n "$leaked" ]; then
+    result "$suite" WARN "host paths exist (written through qemu -L, or installed on the host):$leaked"
+  fi
+  umount "$R"
+  [ "${KEEP:-}" = 1 ] || rm -rf "$W/ov" "$W/ov-dpkg"
+}
+
+suites=("${1:-bookworm}")
+[ "${1:-}" = all ] && suites=(bookworm trixie)
+for s in "${suites[@]}"; do
+  prove_suite "$s"
+done
+
+say "summary"
+printf '%s\n' "${RESULTS[@]}" | tee "$REPO/build/prove/emulated-pi-summary.txt"
+if printf '%s\n' "${RESULTS[@]}" | grep -q '^[a-z]* *FAIL'; then
+  echo "emulated-pi: FAILED"
+  exit 1
+fi
+echo "emulated-pi: PASSED"
