@@ -280,12 +280,12 @@ def test_sudo_installs_hand_files_to_the_owner_of_the_folder(
     config: Config, tmp_path: Path
 ) -> None:
     nobody = 65534
-    config.models_dir.mkdir(parents=True)
-    os.chown(config.models_dir, nobody, nobody)
-    os.chown(tmp_path, nobody, nobody)  # the database folder, as /var/lib/histo-appliance
+    os.chown(tmp_path, nobody, nobody)  # as /var/lib/histo-appliance, models_dir not made yet
     run(config, "model", "install", str(make_bundle(tmp_path, "2", extra=b"\0")))
     current = (config.models_dir / "current").resolve()
     owners = {p.name: p.lstat().st_uid for p in [current, *current.iterdir()]}
     owners["current"] = (config.models_dir / "current").lstat().st_uid
     owners["database"] = config.database.stat().st_uid
+    owners["models_dir"] = config.models_dir.stat().st_uid
+    owners[".lock"] = (config.models_dir / ".lock").stat().st_uid
     assert set(owners.values()) == {nobody}, owners

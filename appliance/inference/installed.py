@@ -331,6 +331,7 @@ def hand_over_database(database: Path) -> None:
 def _locked(models_dir: Path) -> Iterator[None]:
     """One change at a time: two admins installing at once must not interleave the links."""
     with (models_dir / _LOCK).open("a") as lock:
+        _follow_owner(models_dir / _LOCK, models_dir)
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -342,7 +343,9 @@ def _locked(models_dir: Path) -> Iterator[None]:
 def _writing(models_dir: Path, action: str) -> Iterator[None]:
     """Turn OS failures into words an admin can act on (who may write, how much space)."""
     try:
-        models_dir.mkdir(parents=True, exist_ok=True)
+        if not models_dir.is_dir():
+            models_dir.mkdir(parents=True)
+            _follow_owner(models_dir, models_dir.parent)
         yield
     except OSError as exc:
         raise ApplianceError(_os_message(exc, models_dir, action)) from exc
