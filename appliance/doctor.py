@@ -1,12 +1,16 @@
 """``histo-appliance doctor``: is this appliance ready, and if not, what exactly is wrong.
 
 Each check is independent and says what it found in words; the admin runs it after installing or
-swapping a model, and a developer after setting up a laptop.
+swapping a model, and a developer after setting up a laptop. Besides the software it judges the
+clock (a Pi has no battery-backed clock) and the Pi's health (temperature, throttling and
+under-voltage, free disk and memory): optional lines, they fail the exit status only for a wrong
+clock, since every audit row carries a time.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import platform
 import subprocess
@@ -47,6 +51,7 @@ def run_checks(config: Config) -> list[Check]:
             f" on {platform.machine()}",
         )
     ]
+    checks.append(_check("clock", lambda: _clock(config)))
     checks.append(_check("interpreters", _interpreters))
     checks.append(_check("model", lambda: _model(config)))
     checks.append(_check("inference", lambda: _inference(config)))
@@ -54,8 +59,51 @@ def run_checks(config: Config) -> list[Check]:
     checks.append(_check("reports folder", lambda: _writable(config.reports)))
     checks.append(_check("usb source", lambda: _usb(config), required=False))
     checks.append(_check("gui", _gui, required=False))
+    checks.append(_check("gui: wayland (kiosk)", lambda: _platform("wayland"), required=False))
+    checks.append(_check("gui: xcb (X desktop)", lambda: _platform("xcb"), required=False))
+    checks.extend(_health(config))
     checks.append(_check("no tensorflow", _no_tensorflow))
     return checks
+
+
+def _card_created(model: Path) -> object:
+    """The model card's creation time, read without verifying the bundle (that is another line)."""
+    try:
+        card = json.loads((Path(model) / "card.json").read_text(encoding="utf-8"))
+        return card.get("provenance", {}).get("created")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _clock(config: Config) -> str:
+    from appliance.buildinfo import judge_clock
+
+    status = judge_clock(card_created=_card_created(config.model))
+    if not status.believable:
+        raise ApplianceError(
+            f"{status.summary}. Times in the audit log and reports would be wrong. {status.advice}"
+        )
+    return status.summary
+
+
+def _platform(name: str) -> str:
+    from appliance.qtplugins import check_platform
+
+    found = check_platform(name)
+    if not found.ok:
+        raise ApplianceError(found.words())
+    return found.words()
+
+
+def _health(config: Config, sources=None) -> list[Check]:
+    """One line per health reading; "not available" (not a Pi) is fine, a warning is a FAIL."""
+    from appliance.health import Sources, read_health
+
+    try:
+        health = read_health(config.database, config.reports, sources or Sources())
+    except Exception as exc:  # health is information: never let it break the report
+        return [Check("health", False, f"could not be read: {exc}", required=False)]
+    return [Check(r.name, not r.warning, r.detail, required=False) for r in health.readings]
 
 
 def _interpreters() -> str:
@@ -127,7 +175,7 @@ def _gui() -> str:
         raise ApplianceError("PySide6 is not installed: only the command line is available")
     import PySide6
 
-    return f"PySide6 {PySide6.__version__}"
+    return f"PySide6 {PySide6.__version__} imports (its platform plugins: next lines)"
 
 
 def _no_tensorflow() -> str:

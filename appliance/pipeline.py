@@ -4,6 +4,11 @@ The pipeline is the only place that knows the order of the stages; the CLI, the 
 GUI all call :meth:`Analyzer.scan`. Each image's row is written as soon as it is done, so a scan
 that is cancelled, loses its stick or crashes keeps everything it had finished, and a later scan of
 the same stick reuses those results instead of analysing the images again.
+
+Each scan also records the conditions it ran under, because a report is read long after: whether
+the clock was believable when it started (a Pi has no battery-backed clock) and whether the Pi
+was throttled or under-voltage while it ran (firmware flags at start and end, and between images
+when reading them is cheap).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.buildinfo import ClockStatus, judge_clock
 from appliance.decision import CaseVerdict, Decision, case_verdict, decide
 from appliance.errors import ImageError, VolumeGone
+from appliance.health import ThrottleMonitor
 from appliance.inference.card import Thresholds
 from appliance.inference.classifier import Classifier
 from appliance.ingest import ImageRef, LoadedImage, list_volume, read_image, thumbnail_jpeg
@@ -62,6 +69,9 @@ class ScanSummary:
     status: str  # complete | interrupted | cancelled | failed
     message: str | None
     outcomes: list[ImageOutcome] = field(default_factory=list)
+    # The conditions seen while it ran (health.ThrottleMonitor); None: not a Raspberry Pi.
+    throttled_during: int | None = None
+    monitor: ThrottleMonitor | None = field(default=None, repr=False, compare=False)
 
     @property
     def cases(self) -> list[CaseVerdict]:
@@ -88,12 +98,20 @@ class Analyzer:
         store: Store,
         device: str,
         thresholds: Thresholds | None = None,
+        *,
+        clock: Callable[[], ClockStatus] | None = None,
+        throttle_monitor: Callable[[], ThrottleMonitor] = ThrottleMonitor,
     ) -> None:
         self.classifier = classifier
         self.store = store
         self.device = device
         self.card = classifier.bundle.card
         self.thresholds = thresholds or self.card.thresholds
+        # Injectable so tests (and the GUI's screenshots) can pretend a wrong clock or a Pi.
+        self.clock = clock or (
+            lambda: judge_clock(card_created=self.card.provenance.get("created"))
+        )
+        self.throttle_monitor = throttle_monitor
 
     def scan(
         self,
@@ -106,6 +124,8 @@ class Analyzer:
     ) -> ScanSummary:
         """Analyse every image on the volume mounted at ``root``; never writes to it."""
         root = Path(root)
+        clock = self.clock()
+        monitor = self.throttle_monitor()
         scan_id = self.store.start_scan(
             source=source,
             volume_label=label or root.name,
@@ -120,8 +140,11 @@ class Analyzer:
                 "malignant_at": self.thresholds.malignant_at,
                 "operating_point": self.thresholds.operating_point,
             },
+            clock_believable=clock.believable if clock.reference is not None else None,
+            clock_note=clock.summary,
+            throttled_at_start=monitor.start(),
         )
-        summary = ScanSummary(scan_id, "running", None)
+        summary = ScanSummary(scan_id, "running", None, monitor=monitor)
         try:
             return self._scan_images(root, summary, on_progress, cancel)
         except BaseException as exc:
@@ -168,6 +191,8 @@ class Analyzer:
                     )
                 return self._finish(summary, "interrupted", str(exc))
             summary.outcomes.append(outcome)
+            if summary.monitor is not None:
+                summary.monitor.sample()
             self._progress(on_progress, summary, total)
         return self._finish(summary, "complete", None)
 
@@ -263,7 +288,16 @@ class Analyzer:
 
     def _finish(self, summary: ScanSummary, status: str, message: str | None) -> ScanSummary:
         summary.status, summary.message = status, message
-        self.store.finish_scan(summary.scan_id, status, message)
+        monitor = summary.monitor
+        at_end = monitor.end() if monitor is not None else None
+        summary.throttled_during = monitor.during if monitor is not None else None
+        self.store.finish_scan(
+            summary.scan_id,
+            status,
+            message,
+            throttled_at_end=at_end,
+            throttled_during=summary.throttled_during,
+        )
         return summary
 
     @staticmethod

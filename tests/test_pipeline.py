@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance.decision import Decision
+from appliance.health import ThrottleMonitor
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.classifier import Classifier
 from appliance.pipeline import REMOVED_MESSAGE, Analyzer
@@ -123,3 +124,29 @@ def test_a_store_failure_mid_scan_marks_the_scan_failed(
     [scan] = analyzer.store.scans()
     assert scan.status == "failed" and "disk is full" in scan.message
     assert scan.n_images == 3  # what was written before the failure is kept
+
+
+def test_scan_records_a_wrong_clock_and_throttling(analyzer: Analyzer, demo_stick: Path) -> None:
+    """The conditions come from injectable probes: a clock before the build, a Pi whose
+    firmware reports under-voltage during the scan (and clears its sticky bits by the end)."""
+    from datetime import UTC, datetime
+
+    from appliance.buildinfo import judge_clock
+
+    info = demo_stick.parent / "build-info.json"
+    info.write_text('{"built_at": "2026-11-30T12:00:00Z"}')
+    analyzer.clock = lambda: judge_clock(now=datetime(2020, 1, 1, tzinfo=UTC), paths=(info,))
+    flags = iter([0x0, 0x50005] + [0x0] * 200)
+    analyzer.throttle_monitor = lambda: ThrottleMonitor(lambda: (next(flags), "/sys/fake"))
+    summary = analyzer.scan(demo_stick)
+    scan = analyzer.store.scan(summary.scan_id)
+    assert scan.clock_believable is False and "EARLIER" in scan.clock_note
+    assert scan.throttled_at_start == 0 and scan.throttled_at_end == 0
+    assert scan.ran_throttled and summary.throttled_during == 0x5
+
+
+def test_scan_on_a_machine_without_pi_flags(analyzer: Analyzer, demo_stick: Path) -> None:
+    analyzer.throttle_monitor = lambda: ThrottleMonitor(lambda: None)
+    scan = analyzer.store.scan(analyzer.scan(demo_stick).scan_id)
+    assert scan.clock_believable is True
+    assert scan.throttled_at_start is None and scan.throttled_during is None

@@ -193,3 +193,40 @@ def test_missing_scan_and_unwritable_destination(store: Store, tmp_path: Path) -
     # An empty scan still gets a report that says so.
     whole = "\n".join(pages_text(write_scan_report(store, scan_id, tmp_path / "e.pdf", device="d")))
     assert "No images were recorded in this scan." in whole
+
+
+def test_report_says_when_the_clock_was_wrong_or_the_pi_throttled(
+    store: Store, tmp_path: Path
+) -> None:
+    scan_id = store.start_scan(
+        source="usb",
+        volume_label="S",
+        volume_path="/media/S",
+        device="pi",
+        model_name="m",
+        model_version="1",
+        model_sha256=MODEL_SHA,
+        backend=None,
+        thresholds={},
+        clock_believable=False,
+        throttled_at_start=0,
+        clock_note="clock reads 2020-01-01 10:00 UTC, EARLIER than 2026-11-30 12:00 UTC",
+    )
+    ok(store, scan_id, "case1/a.png", "case1", "benign", 0.05)
+    store.finish_scan(scan_id, "complete", throttled_at_end=0x50000, throttled_during=0x5)
+    first = flat(pages_text(write_scan_report(store, scan_id, tmp_path / "r.pdf", device="d"))[0])
+    assert "CLOCK NOT BELIEVABLE" in first and "may be wrong" in first
+    assert "Clock at scan start NOT believable — clock reads 2020-01-01 10:00 UTC" in first
+    assert "RAN THROTTLED" in first and "under-voltage, throttled" in first
+    assert "firmware flags at start 0x0, at end 0x50000" in first
+    assert "5.1 V" in first
+
+
+def test_report_of_a_plain_scan_has_no_condition_warnings(store: Store, tmp_path: Path) -> None:
+    old = new_scan(store)  # as recorded before the conditions were kept
+    ok(store, old, "case1/a.png", "case1", "benign", 0.05)
+    store.finish_scan(old, "complete")
+    first = flat(pages_text(write_scan_report(store, old, tmp_path / "o.pdf", device="d"))[0])
+    assert "CLOCK NOT BELIEVABLE" not in first and "RAN THROTTLED" not in first
+    assert "Clock at scan start not recorded" in first
+    assert "Pi health during scan not recorded" in first

@@ -368,3 +368,59 @@ def test_worker_thread_writes_while_another_thread_reads(store: Store) -> None:
     thread.join()
     assert not errors
     assert store.scan(scan_id).n_images == 60 and store.scan(scan_id).status == "complete"
+
+
+def test_schema_2_database_is_migrated_and_old_scans_say_unknown(tmp_path: Path) -> None:
+    """A database from 0.1 (schema 2) keeps its scans; their conditions read as not recorded."""
+    from appliance.store.migrations import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    for migration in MIGRATIONS[:2]:
+        for statement in migration.statements:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        "INSERT INTO scans (started_at, status, source, model_name, model_version, model_sha256)"
+        " VALUES ('2025-01-01T00:00:00+00:00', 'complete', 'usb', 'm', '1', ?)",
+        (MODEL_A,),
+    )
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.schema_version == LATEST_VERSION >= 3
+        [old] = store.scans()
+        assert old.clock_believable is None and old.throttled_during is None
+        assert not old.ran_throttled
+
+
+def test_scan_conditions_round_trip(store: Store) -> None:
+    scan_id = store.start_scan(
+        source="usb",
+        volume_label="S",
+        volume_path="/media/S",
+        device="pi",
+        model_name="m",
+        model_version="1",
+        model_sha256=MODEL_A,
+        backend=None,
+        thresholds={},
+        clock_believable=False,
+        clock_note="clock reads 2020-01-01",
+        throttled_at_start=0,
+    )
+    store.finish_scan(scan_id, "complete", throttled_at_end=0x50000, throttled_during=0x5)
+    scan = store.scan(scan_id)
+    assert scan.clock_believable is False and scan.clock_note == "clock reads 2020-01-01"
+    assert (scan.throttled_at_start, scan.throttled_at_end, scan.throttled_during) == (
+        0,
+        0x50000,
+        5,
+    )
+    assert scan.ran_throttled
+    started, finished = (e for e in reversed(store.audit_log()) if e.event.startswith("scan_"))
+    assert started.payload["clock_believable"] is False
+    assert finished.payload["throttled_during"] == 5
+    plain = start(store)
+    store.finish_scan(plain, "complete")
+    assert store.scan(plain).clock_believable is None and not store.scan(plain).ran_throttled

@@ -44,6 +44,7 @@ from reportlab.platypus import (
 
 from appliance.decision import CaseVerdict, Decision, case_verdict
 from appliance.errors import ApplianceError
+from appliance.report.conditions import condition_rows, condition_warnings, report_time_note
 from appliance.store import ImageRecord, ReviewRecord, ScanRecord, Store
 
 log = logging.getLogger(__name__)
@@ -461,12 +462,17 @@ def build_story(
         if scan.message:
             warning += f" Reason recorded: {scan.message}"
         story.append(Paragraph(text(warning), st.warning))
+    for warning in condition_warnings(scan):
+        story.append(Paragraph(text(warning), st.warning))
     story.append(Spacer(1, 4))
     n_reviewed = sum(1 for i in images if i.id in reviews)
     story.append(
         info_table(
             [
-                ("Report made on", text(f"{device}, {when(datetime.now(UTC).isoformat())}")),
+                (
+                    "Report made on",
+                    text(f"{device}, {when(datetime.now(UTC).isoformat())}{report_time_note()}"),
+                ),
                 ("Scanned on device", text(scan.device or "not recorded")),
                 ("Scan started", text(when(scan.started_at))),
                 ("Scan finished", text(when(scan.finished_at))),
@@ -482,6 +488,7 @@ def build_story(
                 ("Model sha256", text(scan.model_sha256)),
                 ("Inference backend", text(scan.backend or "not recorded")),
                 ("Thresholds", text(describe_thresholds(scan.thresholds))),
+                *((name, text(value)) for name, value in condition_rows(scan)),
                 (
                     "Images",
                     text(

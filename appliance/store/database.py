@@ -264,8 +264,15 @@ class Store:
         model_sha256: str,
         backend: str | None,
         thresholds: dict[str, Any],
+        clock_believable: bool | None = None,
+        clock_note: str | None = None,
+        throttled_at_start: int | None = None,
     ) -> int:
-        """Record that a scan began (status ``running``) and return its id."""
+        """Record that a scan began (status ``running``) and return its id.
+
+        ``clock_believable``/``clock_note``: whether the clock could be trusted (None: not
+        checked); ``throttled_at_start``: the firmware's throttled flags (None: not a Pi).
+        """
         values = {
             "started_at": utc_now(),
             "status": "running",
@@ -278,6 +285,9 @@ class Store:
             "model_sha256": model_sha256,
             "backend": backend,
             "thresholds_json": _dumps(thresholds),
+            "clock_believable": None if clock_believable is None else int(clock_believable),
+            "clock_note": clock_note,
+            "throttled_at_start": throttled_at_start,
         }
         with self._write("record the start of the scan") as db:
             scan_id = self._insert(db, "scans", values)
@@ -290,27 +300,42 @@ class Store:
                 payload={
                     **{k: v for k, v in values.items() if k in _SCAN_AUDIT_FIELDS},
                     "thresholds": thresholds,
+                    "clock_believable": clock_believable,
+                    "throttled_at_start": throttled_at_start,
                 },
             )
         return scan_id
 
-    def finish_scan(self, scan_id: int, status: str, message: str | None = None) -> None:
-        """Close a scan as complete, interrupted (stick pulled), cancelled or failed."""
+    def finish_scan(
+        self,
+        scan_id: int,
+        status: str,
+        message: str | None = None,
+        *,
+        throttled_at_end: int | None = None,
+        throttled_during: int | None = None,
+    ) -> None:
+        """Close a scan as complete, interrupted (stick pulled), cancelled or failed, with the
+        throttled flags at its end and the conditions seen during it (None: not measured)."""
         if status not in SCAN_STATUSES or status == "running":
             raise ValueError(f"a scan cannot finish with status {status!r}")
         with self._write("record the end of the scan") as db:
             self._require(db, "scans", scan_id, "scan")
             db.execute(
-                "UPDATE scans SET status = ?, message = ?, finished_at = ? WHERE id = ?",
-                (status, message, utc_now(), scan_id),
+                "UPDATE scans SET status = ?, message = ?, finished_at = ?,"
+                " throttled_at_end = ?, throttled_during = ? WHERE id = ?",
+                (status, message, utc_now(), throttled_at_end, throttled_during, scan_id),
             )
+            payload: dict[str, Any] = {"status": status, "message": message}
+            if throttled_during is not None:
+                payload["throttled_during"] = throttled_during
             self._audit_in(
                 db,
                 "scan_finished",
                 actor=None,
                 scan_id=scan_id,
                 image_id=None,
-                payload={"status": status, "message": message},
+                payload=payload,
             )
 
     def _require(self, db: sqlite_utils.Database, table: str, row_id: int, what: str) -> None:

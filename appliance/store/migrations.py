@@ -110,9 +110,25 @@ _V2 = (
     )""",
 )
 
+# What the appliance knew about its own conditions when a scan ran (NULL in older rows: not
+# recorded). clock_believable: 1/0, whether the clock was not earlier than the software's build
+# time when the scan started (a Pi has no battery-backed clock), with the reason in clock_note.
+# throttled_*: the firmware's get_throttled flags at start and end; throttled_during: the
+# conditions (bit 0 under-voltage, 1 frequency capped, 2 throttled, 3 soft temperature limit)
+# seen while the scan ran.
+_V3 = (
+    "ALTER TABLE scans ADD COLUMN clock_believable INTEGER"
+    " CHECK (clock_believable IS NULL OR clock_believable IN (0, 1))",
+    "ALTER TABLE scans ADD COLUMN clock_note TEXT",
+    "ALTER TABLE scans ADD COLUMN throttled_at_start INTEGER",
+    "ALTER TABLE scans ADD COLUMN throttled_at_end INTEGER",
+    "ALTER TABLE scans ADD COLUMN throttled_during INTEGER",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "scans, images, reviews, audit", _V1),
     Migration(2, "settings", _V2),
+    Migration(3, "scan conditions: clock believable, throttling", _V3),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

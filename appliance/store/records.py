@@ -28,6 +28,10 @@ def _json(text: str | None, default: Any) -> Any:
         return default
 
 
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
 @dataclass(frozen=True)
 class ScanRecord:
     """One scan of one stick or folder, with per-decision counts of its images.
@@ -54,10 +58,21 @@ class ScanRecord:
     n_images: int = 0
     n_errors: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    # None in scans recorded before these were kept (schema 3): "not recorded", not "fine".
+    clock_believable: bool | None = None
+    clock_note: str | None = None
+    throttled_at_start: int | None = None
+    throttled_at_end: int | None = None
+    throttled_during: int | None = None
 
     @property
     def finished_normally(self) -> bool:
         return self.status == "complete"
+
+    @property
+    def ran_throttled(self) -> bool:
+        """True when the Pi was slowed down or under-voltage at some point during the scan."""
+        return bool(self.throttled_during)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ScanRecord:
@@ -79,6 +94,11 @@ class ScanRecord:
             n_images=int(row.get("n_images") or 0),
             n_errors=int(row.get("n_errors") or 0),
             counts={d: int(row.get(f"n_{d}") or 0) for d in DECISIONS},
+            clock_believable=_bool(row.get("clock_believable")),
+            clock_note=row.get("clock_note"),
+            throttled_at_start=row.get("throttled_at_start"),
+            throttled_at_end=row.get("throttled_at_end"),
+            throttled_during=row.get("throttled_during"),
         )
 
 
