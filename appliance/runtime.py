@@ -11,9 +11,9 @@ from dataclasses import replace
 
 from appliance.config import Config
 from appliance.errors import ApplianceError
-from appliance.inference.bundle import ModelBundle
 from appliance.inference.card import Thresholds
 from appliance.inference.classifier import Classifier
+from appliance.inference.installed import load_model
 from appliance.ingest import MockUsbSource, VolumeSource
 from appliance.pipeline import Analyzer
 from appliance.store import Store
@@ -52,7 +52,7 @@ def device_name(config: Config, store: Store) -> str:
 @contextmanager
 def open_analyzer(config: Config) -> Iterator[Analyzer]:
     """Load and verify the model, open the database, and yield an :class:`Analyzer`."""
-    bundle = ModelBundle.load(config.model)
+    bundle = load_model(config)
     classifier = Classifier(bundle, backend=config.backend, num_threads=config.num_threads)
     with Store.open(config.database) as store:
         thresholds = effective_thresholds(bundle.card.thresholds, store, bundle.card.sha256)

@@ -58,10 +58,10 @@ class Session:
             session.store_problem = classify(exc)
         classifier = None
         try:
-            from appliance.inference.bundle import ModelBundle
             from appliance.inference.classifier import Classifier
+            from appliance.inference.installed import load_model
 
-            session.bundle = ModelBundle.load(config.model)
+            session.bundle = load_model(config)
             classifier = Classifier(
                 session.bundle, backend=config.backend, num_threads=config.num_threads
             )
