@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(doctor)
 
     backup = commands.add_parser("backup", help="copy the database safely, even while in use")
-    backup.add_argument("destination", type=Path, help="file to write (e.g. on a backup stick)")
+    backup.add_argument(
+        "destination",
+        type=Path,
+        help="file or folder to write to; on a USB stick, the stick is writable only for the copy",
+    )
     backup.add_argument("--db", type=Path, dest="database")
 
     audit = commands.add_parser("audit", help="print the append-only audit log")
@@ -146,8 +150,8 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_watch(args: argparse.Namespace, config: Config) -> int:
     from appliance.ingest import VolumeEvent
-    from appliance.report import write_scan_report
     from appliance.runtime import describe_source, open_analyzer, open_source
+    from appliance.sdnotify import notify
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -166,6 +170,7 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
         for volume in source.present():
             pending.append(VolumeEvent("inserted", volume))
         source.start(on_event)
+        notify("READY=1")
         while not stop.is_set():
             with arrived:
                 if not pending:
@@ -183,11 +188,29 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
                 summary = analyzer.scan(
                     event.volume.mount_point, label=event.volume.label, source=event.volume.source
                 )
-                path = Path(reports) / f"scan-{summary.scan_id}.pdf"
-                write_scan_report(analyzer.store, summary.scan_id, path, device=analyzer.device)
+                path = _watch_report(analyzer, summary.scan_id, Path(reports))
                 _print_scan_table(summary, analyzer.card, config, path)
     print("stopped cleanly", flush=True)
     return EXIT_OK
+
+
+def _watch_report(analyzer, scan_id: int, reports: Path) -> Path | None:
+    """Write the scan's PDF; a failure is printed and watching goes on (the scan is stored)."""
+    from appliance.report import write_scan_report
+    from appliance.report.naming import report_path
+
+    try:
+        path = report_path(analyzer.store, reports, scan_id, analyzer.device)
+        return write_scan_report(analyzer.store, scan_id, path, device=analyzer.device)
+    except (ApplianceError, OSError) as exc:
+        print(
+            f"histo-appliance: the report of scan {scan_id} could not be written ({exc})."
+            f" The results are in the database; write it later with"
+            f" `histo-appliance report {scan_id}`. Still watching.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
 
 
 def cmd_history(args: argparse.Namespace, config: Config) -> int:
@@ -214,13 +237,15 @@ def cmd_history(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
     from appliance.report import write_scan_report
+    from appliance.report.naming import report_path
     from appliance.runtime import device_name
     from appliance.store import Store
 
     with Store.open(config.database) as store:
         store.scan(args.scan_id)  # a clear error for an unknown scan, before any file is made
-        path = args.output or config.reports / f"scan-{args.scan_id}.pdf"
-        write_scan_report(store, args.scan_id, path, device=device_name(config, store))
+        device = device_name(config, store)
+        path = args.output or report_path(store, config.reports, args.scan_id, device)
+        write_scan_report(store, args.scan_id, path, device=device)
     print(f"report written: {Path(path).resolve()}")
     return EXIT_OK
 
@@ -237,12 +262,12 @@ def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, config: Config) -> int:
-    from appliance.store import Store
+    from appliance.backup import backup_database
 
-    with Store.open(config.database) as store:
-        store.backup(args.destination)
-        store.audit("backup", destination=str(args.destination.resolve()))
-    print(f"database backed up to {args.destination.resolve()}")
+    destination, note = backup_database(config.database, args.destination)
+    print(f"database backed up to {destination}")
+    if note:
+        print(note)
     return EXIT_OK
 
 

@@ -4,6 +4,11 @@ The window always comes up: a refused model or a broken database becomes a scree
 (see :class:`~appliance.gui.session.Session`). Kiosk mode (``--kiosk``, the config file, or the
 admin's setting in the database, which wins) is full screen without window decorations;
 otherwise a normal window for development.
+
+Once the first window has been painted, the app says so: a line "kiosk ready" (or "window ready"
+outside kiosk mode) on stdout, which the journal keeps, and ``READY=1`` to systemd when it runs
+under the ``Type=notify`` kiosk unit (:mod:`appliance.sdnotify`), so ``systemctl start`` returns
+when the technician can see the screen, not when the process merely exists.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import signal
 import sys
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 from appliance.config import Config
 from appliance.gui import style
@@ -22,6 +27,7 @@ from appliance.gui.main_window import MainWindow
 from appliance.gui.session import Session
 from appliance.gui.sources_qt import VolumeWatcher
 from appliance.gui.workers import emit_is_defective
+from appliance.sdnotify import notify
 
 log = logging.getLogger(__name__)
 DEV_SIZE = (1280, 800)
@@ -56,6 +62,31 @@ def create_window(config: Config, *, poll_interval: float = 0.5) -> MainWindow:
     return window
 
 
+class ReadyWhenPainted(QObject):
+    """Calls ``on_ready`` once, on the GUI thread, after the watched window's first paint."""
+
+    def __init__(self, window: QWidget, on_ready) -> None:
+        super().__init__(window)
+        self.on_ready = on_ready
+        self.done = False
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not self.done and event.type() == QEvent.Type.Paint:
+            self.done = True
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, self.on_ready)  # after the paint has been handled
+        return False
+
+
+def announce_ready(kiosk: bool) -> bool:
+    """Say the first window is up: a log line and, under systemd, ``READY=1``."""
+    line = "kiosk ready" if kiosk else "window ready"
+    log.info(line)
+    print(line, flush=True)
+    return notify("READY=1")
+
+
 def show(window: MainWindow) -> None:
     if window.session.kiosk:
         window.apply_kiosk(True)
@@ -69,6 +100,7 @@ def run_gui(config: Config) -> int:
     """Run the application until the window is closed; returns the exit code."""
     app = application()
     window = create_window(config)
+    ReadyWhenPainted(window, lambda: announce_ready(window.session.kiosk))
     show(window)
     # Ctrl-C / SIGTERM in a terminal close the window cleanly; the timer lets Python see them.
     for signum in (signal.SIGINT, signal.SIGTERM):

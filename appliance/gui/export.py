@@ -1,40 +1,48 @@
 """Exporting a scan's PDF: always to the appliance's reports folder, to a stick only when asked.
 
 Why two steps: the local copy is the one that must exist (it is written first and never depends on
-the stick); copying it to the stick is the *only* write the appliance ever makes to removable
-media, so it is a separate, explicit action with its own audit entry. A stick mounted read-only
-(which is how the system mounts them by default) is reported plainly and the local copy stays.
+the stick); copying it to the stick is a separate, explicit action with its own audit entry. Sticks
+are mounted read-only, so the copy goes through
+:func:`~appliance.ingest.stick_write.writable_stick`: writable for the copy, read-only again right
+after. When that cannot be done the message says why, and the local copy stays.
+
+Report file names come from :func:`appliance.report.naming.report_path`, so a second database or
+a reset never overwrites an earlier report.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
+import logging
 import os
-import shutil
 from pathlib import Path
 
 from appliance.errors import ApplianceError
 from appliance.ingest import Volume
+from appliance.ingest.stick_write import StickNotWritable, copy_synced, os_reason, writable_stick
+
+log = logging.getLogger(__name__)
 
 
 class StickWriteRefused(ApplianceError):
     """The report could not be copied to the stick; the local copy is kept (message says where)."""
 
 
-def local_report_path(reports: Path, scan_id: int) -> Path:
-    return Path(reports) / f"scan-{scan_id}.pdf"
+def local_report_path(store, reports: Path, scan_id: int, device: str) -> Path:
+    from appliance.report.naming import report_path
+
+    return report_path(store, Path(reports), scan_id, device)
 
 
 def export_local(store, scan_id: int, reports: Path, device: str) -> Path:
     """Write (or rewrite, so new reviews are included) the scan's PDF in the reports folder."""
     from appliance.report import write_scan_report
 
-    return write_scan_report(store, scan_id, local_report_path(reports, scan_id), device=device)
+    path = local_report_path(store, reports, scan_id, device)
+    return write_scan_report(store, scan_id, path, device=device)
 
 
 def is_read_only(mount_point: Path) -> bool:
-    """True when the stick cannot be written: a read-only mount, or no write permission."""
+    """True when the stick cannot be written now: a read-only mount, or no write permission."""
     from appliance.ingest.mounts import MountTable
 
     try:
@@ -55,44 +63,41 @@ def copy_to_stick(
 ) -> Path:
     """Copy the local PDF to the top folder of the stick; raise :class:`StickWriteRefused`."""
     pdf = Path(pdf)
-    mount = Path(volume.mount_point)
     keep = f"The report is kept on this appliance at {pdf}."
-    if not mount.is_dir():
-        raise StickWriteRefused(f"The stick “{volume.label}” is no longer plugged in. {keep}")
-    if is_read_only(mount):
-        raise StickWriteRefused(
-            f"The stick “{volume.label}” is read-only (the system mounted it so that nothing can"
-            f" be written to it), so the report was not copied. {keep}"
-        )
-    target = mount / pdf.name
-    part = target.with_name(target.name + ".part")
+
+    def audit(event: str, **payload) -> None:
+        if store is not None:
+            store.audit(event, actor=actor, scan_id=scan_id, **payload)
+
     try:
-        shutil.copyfile(pdf, part)
-        with open(part, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(part, target)
+        with writable_stick(
+            Path(volume.mount_point),
+            label=volume.label,
+            purpose="report",
+            removable=volume.source == "usb",
+            audit=audit,
+            read_only=lambda mount: is_read_only(mount),  # looked up per call (tests patch it)
+        ) as stick:
+            target = copy_synced(pdf, stick.root / pdf.name)
+    except StickNotWritable as exc:
+        raise StickWriteRefused(f"{exc} The report was not copied. {keep}") from exc
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
-        if exc.errno == errno.EROFS:
-            reason = "it is read-only"
-        elif exc.errno == errno.ENOSPC:
-            reason = "it is full"
-        elif exc.errno in (errno.EACCES, errno.EPERM):
-            reason = "writing to it is not permitted"
-        else:
-            reason = f"it could not be written ({exc.strerror or exc})"
         raise StickWriteRefused(
-            f"The report was not copied to the stick “{volume.label}”: {reason}. {keep}"
+            f"The report was not copied to the stick “{volume.label}”: {os_reason(exc)}. {keep}"
         ) from exc
+    if stick.mount_point_after is not None:
+        target = stick.mount_point_after / target.relative_to(stick.root)
+    if stick.note:
+        log.warning("after copying %s to %s: %s", pdf.name, volume.label, stick.note)
     if store is not None:
-        with contextlib.suppress(ApplianceError):
-            store.audit(
+        try:
+            audit(
                 "report_copied_to_stick",
-                actor=actor,
-                scan_id=scan_id,
                 source=str(pdf),
                 path=str(target),
                 stick=volume.label,
+                read_only_again=stick.read_only_again,
             )
+        except ApplianceError as exc:
+            log.error("could not audit the copy to %s: %s", volume.label, exc)
     return target

@@ -4,8 +4,9 @@ Two sources, one interface (:class:`VolumeWatcher` with ``inserted`` / ``removed
 
 * **udev** (the Pi): the kernel's netlink socket is watched by ``pyudev.pyside6.MonitorObserver``,
   a ``QSocketNotifier`` in Qt's own event loop, so no thread polls udev. Its events go through the
-  same :class:`~appliance.ingest.udev.UdevEventTranslator` as the CLI, which waits (in a small
-  thread per stick) until the system has mounted the stick read-only before announcing it.
+  same :class:`~appliance.ingest.udev.UdevEventTranslator` as the CLI, which asks udisks2 to mount
+  a stick read-only and waits (in a small thread per stick) until it is mounted before announcing
+  it.
 * **mock folder** (development, tests): :class:`~appliance.ingest.MockUsbSource` polls in its own
   thread.
 
@@ -24,6 +25,7 @@ from PySide6.QtCore import QObject, Signal
 from appliance.errors import ApplianceError
 from appliance.gui.workers import Mailbox
 from appliance.ingest import MockUsbSource, Volume, VolumeEvent, VolumeSourceUnavailable
+from appliance.ingest.udisks import Mounter
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,10 @@ class VolumeWatcher(Mailbox):
         mock_usb: Path | None = None,
         parent: QObject | None = None,
         poll_interval: float = 0.5,
+        mounter: Mounter | None = None,
     ) -> None:
         super().__init__(parent)
+        self.mounter = mounter  # None: udisks2 when installed
         self.mock_usb = Path(mock_usb) if mock_usb is not None else None
         self.poll_interval = poll_interval
         self._mock: MockUsbSource | None = None
@@ -91,7 +95,8 @@ class VolumeWatcher(Mailbox):
 
     def _start_udev(self) -> list[Volume]:
         from appliance.ingest.mounts import MountTable
-        from appliance.ingest.udev import UdevEventTranslator, is_usb_filesystem, volume_from
+        from appliance.ingest.udev import UdevEventTranslator, present_volumes
+        from appliance.ingest.udisks import default_mounter
 
         try:
             import pyudev
@@ -100,18 +105,11 @@ class VolumeWatcher(Mailbox):
             context = pyudev.Context()
             monitor = pyudev.Monitor.from_netlink(context)
             monitor.filter_by(subsystem="block")
-            mounts = MountTable()
-            translator = UdevEventTranslator(mounts, self._relay)
+            mounts, mounter = MountTable(), self.mounter or default_mounter()
+            translator = UdevEventTranslator(mounts, self._relay, mounter=mounter)
             volumes: list[Volume] = []
-            for device in context.list_devices(subsystem="block"):
-                properties = dict(device.properties)
-                node = device.device_node or properties.get("DEVNAME")
-                if node is None or not is_usb_filesystem(properties):
-                    continue
-                mount_point = mounts.mount_point_of(node)
-                if mount_point is None:
-                    continue
-                volume = volume_from(properties, node, mount_point)
+            devices = context.list_devices(subsystem="block")
+            for node, volume in present_volumes(devices, mounts, mounter):
                 translator.remember(node, volume)
                 volumes.append(volume)
             observer = pyudev.pyside6.MonitorObserver(monitor, self)

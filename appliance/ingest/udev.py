@@ -1,10 +1,12 @@
 """Real USB sticks through udev: which block devices count, and when a stick is ready to read.
 
-udev announces a stick as soon as the kernel sees it, but the files are readable only once the
-system has mounted it (read-only, through udisks2 or systemd-mount: this module never mounts and
-never writes). So an insertion is reported only after the device shows up in the mount table,
-waiting up to ``mount_timeout`` seconds in a small per-device thread so a slow stick cannot hold up
-removal events of others.
+udev announces a stick as soon as the kernel sees it, but the files are readable only once it is
+mounted. When the stick is not mounted yet, the appliance asks udisks2 to mount it
+``ro,nosuid,nodev,noexec`` (a :class:`~appliance.ingest.udisks.Mounter`; udisksd does the mount,
+allowed by the polkit rule for the service user; udisksd also removes the mount when the stick
+leaves). An insertion is reported only once the device shows up in the mount table, waiting up to
+``mount_timeout`` seconds in a small per-device thread so a slow stick cannot hold up removal
+events of others. This module never writes; see :mod:`appliance.ingest.stick_write`.
 
 The decision logic (:func:`is_usb_filesystem`, :class:`UdevEventTranslator`) works on plain
 mappings and duck-typed device objects, so it is tested without udev or hardware.
@@ -27,6 +29,7 @@ from appliance.ingest.sources import (
     VolumeSource,
     VolumeSourceUnavailable,
 )
+from appliance.ingest.udisks import READ_ONLY, Mounter, MountError, default_mounter
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,36 @@ def volume_label(properties: Mapping[str, str], device_node: str) -> str:
     return device_node
 
 
+def mount_read_only(mounter: Mounter | None, node: str) -> Path | None:
+    """Ask ``mounter`` to mount ``node`` read-only; None (logged) when it cannot."""
+    if mounter is None:
+        return None
+    try:
+        return mounter.mount(node, READ_ONLY)
+    except MountError as exc:
+        log.warning("%s", exc)
+        return None
+
+
+def present_volumes(
+    devices: Iterable[Any], mounts: MountLookup, mounter: Mounter | None = None
+) -> list[tuple[str, Volume]]:
+    """The USB sticks among ``devices``, mounting (read-only) those not mounted yet."""
+    found: list[tuple[str, Volume]] = []
+    for device in devices:
+        properties = _properties(device)
+        node = _node(device, properties)
+        if node is None or not is_usb_filesystem(properties):
+            continue
+        mount_point = mounts.mount_point_of(node)
+        if mount_point is None and mount_read_only(mounter, node) is not None:
+            mount_point = mounts.mount_point_of(node)
+        if mount_point is None:
+            continue
+        found.append((node, volume_from(properties, node, mount_point)))
+    return found
+
+
 def volume_from(properties: Mapping[str, str], node: str, mount_point: Path) -> Volume:
     """The :class:`Volume` for a mounted stick: its file-system UUID identifies it across plugs."""
     return Volume(
@@ -102,9 +135,13 @@ class UdevEventTranslator:
         emit: EventCallback,
         mount_timeout: float = 15.0,
         poll_interval: float = 0.25,
+        mounter: Mounter | None = None,
+        mount_grace: float = 1.0,
     ) -> None:
         self.mounts = mounts
         self.emit = emit
+        self.mounter = mounter
+        self.mount_grace = mount_grace
         self.mount_timeout = mount_timeout
         self.poll_interval = poll_interval
         self._known: dict[str, Volume] = {}
@@ -158,9 +195,14 @@ class UdevEventTranslator:
     def _wait_for_mount(
         self, node: str, properties: dict[str, str], cancel: threading.Event
     ) -> None:
-        waited = 0.0
+        waited, asked = 0.0, False
         mount_point = self.mounts.mount_point_of(node)
         while mount_point is None and waited < self.mount_timeout:
+            if not asked and waited >= self.mount_grace and self.mounter is not None:
+                asked = True  # nobody else mounted it: ask udisks2, once
+                if mount_read_only(self.mounter, node) is not None:
+                    mount_point = self.mounts.mount_point_of(node)
+                    continue
             if cancel.wait(self.poll_interval) or self._stopping.is_set():
                 return
             waited += self.poll_interval
@@ -171,8 +213,9 @@ class UdevEventTranslator:
             del self._waiting[node]
             if mount_point is None:
                 log.warning(
-                    "USB stick %s was not mounted by the system within %.0f s; it is ignored. "
-                    "Check that udisks2 (or the automount rule) is running.",
+                    "USB stick %s was not mounted within %.0f s; it is ignored. "
+                    "Check that udisks2 is installed and the polkit rule for histo-appliance is"
+                    " in place.",
                     node,
                     self.mount_timeout,
                 )
@@ -225,25 +268,22 @@ class UdevSource(VolumeSource):
         context: Any = None,
         mount_timeout: float = 15.0,
         mounts: MountLookup | None = None,
+        mounter: Mounter | None = None,
+        automount: bool = True,
     ) -> None:
         self.context = context if context is not None else _default_context()
         self.mount_timeout = mount_timeout
         self.mounts: MountLookup = mounts if mounts is not None else MountTable()
+        if mounter is None and automount:
+            mounter = default_mounter()
+        self.mounter: Mounter | None = mounter
         self._translator: UdevEventTranslator | None = None
         self._observer: Any = None
         self._present: dict[str, Volume] = {}
 
     def _qualifying(self, devices: Iterable[Any]) -> list[Volume]:
         volumes: list[Volume] = []
-        for device in devices:
-            properties = _properties(device)
-            node = _node(device, properties)
-            if node is None or not is_usb_filesystem(properties):
-                continue
-            mount_point = self.mounts.mount_point_of(node)
-            if mount_point is None:
-                continue
-            volume = volume_from(properties, node, mount_point)
+        for node, volume in present_volumes(devices, self.mounts, self.mounter):
             self._present[node] = volume
             if self._translator is not None:
                 self._translator.remember(node, volume)
@@ -262,7 +302,9 @@ class UdevSource(VolumeSource):
     def start(self, on_event: EventCallback) -> None:
         if self._observer is not None:
             return
-        translator = UdevEventTranslator(self.mounts, on_event, self.mount_timeout)
+        translator = UdevEventTranslator(
+            self.mounts, on_event, self.mount_timeout, mounter=self.mounter
+        )
         for node, volume in self._present.items():
             translator.remember(node, volume)
         try:

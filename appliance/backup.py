@@ -1,0 +1,138 @@
+"""``histo-appliance backup``: a consistent copy of the database, to a folder or onto a stick.
+
+Why its own module: a backup onto a stick is one of the two writes the appliance makes to
+removable media. Sticks are mounted read-only, so the copy is first made on the appliance (SQLite's
+online backup, consistent even while the GUI or watcher writes), then copied to the stick inside
+:func:`~appliance.ingest.stick_write.writable_stick` — the stick is writable only for that copy.
+If the stick cannot be written, the message says why and where the local copy is.
+
+Errors name the backup's destination, not "the appliance database": the database is only read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from appliance.errors import ApplianceError, StoreError
+from appliance.ingest.mounts import MountEntry, MountTable
+from appliance.ingest.stick_write import (
+    AUTO,
+    StickNotWritable,
+    copy_synced,
+    is_usb_block,
+    mount_holding,
+    os_reason,
+    writable_stick,
+)
+from appliance.ingest.udisks import Mounter
+
+
+class BackupFailed(ApplianceError):
+    """The backup could not be written where asked; the database itself is unchanged."""
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def default_name(now: datetime | None = None) -> str:
+    moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"histo-appliance-{moment}.db"
+
+
+def stick_of(path: Path, mounts: MountTable, sys_root: Path = Path("/sys")) -> MountEntry | None:
+    """The mount of the USB stick that holds ``path``, or None when it is not on a stick."""
+    entry = mount_holding(_existing_ancestor(path), mounts)
+    if entry is None or not entry.source.startswith("/dev/"):
+        return None
+    return entry if is_usb_block(entry.device_number, sys_root) else None
+
+
+def _copy_database(store, dest: Path) -> Path:
+    """SQLite online backup to ``dest``, with errors that name ``dest``."""
+    try:
+        return store.backup(dest)
+    except StoreError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError):
+            reason = os_reason(cause).replace("it ", "the destination ", 1)
+        elif isinstance(cause, sqlite3.Error):
+            reason = f"SQLite could not write it ({cause})"
+        else:
+            reason = str(exc)
+        raise BackupFailed(
+            f"The backup could not be written to {dest}: {reason}. The appliance database"
+            " itself is unchanged."
+        ) from exc
+
+
+def _check_folder(dest: Path, mounts: MountTable) -> None:
+    folder = _existing_ancestor(dest.parent)
+    entry = mount_holding(folder, mounts)
+    if (entry is not None and entry.read_only) or not os.access(folder, os.W_OK):
+        why = (
+            "is on a read-only file system"
+            if entry is not None and entry.read_only
+            else "may not be written by this user"
+        )
+        raise BackupFailed(
+            f"The backup could not be written to {dest}: the folder {folder} {why}. Choose a"
+            " writable folder, or a USB stick (the appliance makes it writable just for the"
+            " backup). The appliance database itself is unchanged."
+        )
+
+
+def backup_database(
+    database: Path,
+    destination: Path,
+    *,
+    mounter: Mounter | None = AUTO,
+    mounts: MountTable | None = None,
+    sys_root: Path = Path("/sys"),
+) -> tuple[Path, str]:
+    """Back up ``database`` to ``destination``; return the file written and a note (or "")."""
+    from appliance.store import Store
+
+    mounts = mounts if mounts is not None else MountTable()
+    dest = Path(os.path.abspath(Path(destination).expanduser()))
+    if dest.is_dir():
+        dest = dest / default_name()
+    stick = stick_of(dest, mounts, sys_root)
+    with Store.open(database) as store:
+        if stick is None:
+            _check_folder(dest, mounts)
+            written = _copy_database(store, dest)
+            store.audit("backup", destination=str(written))
+            return written, ""
+        local = Path(database).resolve().parent / "backups" / dest.name
+        _copy_database(store, local)
+        keep = f"A copy of the backup is kept on this appliance at {local}."
+        try:
+            with writable_stick(
+                stick.mount_point,
+                label=stick.mount_point.name,
+                purpose="backup",
+                removable=True,
+                audit=store.audit,
+                mounter=mounter,
+                mounts=mounts,
+            ) as session:
+                target = copy_synced(local, session.root / dest.relative_to(stick.mount_point))
+        except StickNotWritable as exc:
+            raise BackupFailed(f"{exc} The backup was not written to the stick. {keep}") from exc
+        except OSError as exc:
+            raise BackupFailed(
+                f"The backup could not be written to {dest}: {os_reason(exc)}. {keep}"
+            ) from exc
+        if session.mount_point_after is not None:
+            target = session.mount_point_after / target.relative_to(session.root)
+        store.audit("backup", destination=str(target), stick=stick.mount_point.name)
+        with contextlib.suppress(OSError):
+            local.unlink()
+        return target, session.note
