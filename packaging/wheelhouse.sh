@@ -29,12 +29,19 @@ platforms=()
 for ((v = glibc; v >= 17; v--)); do platforms+=(--platform "manylinux_2_${v}_${arch}"); done
 platforms+=(--platform "manylinux2014_${arch}" --platform any)
 
-rm -rf "$out"
 mkdir -p "$out"
-"$PYTHON" -m pip download --isolated --quiet --disable-pip-version-check \
-  --index-url "$INDEX_URL" -r "$lock" --require-hashes --no-deps \
-  --only-binary=:all: "${platforms[@]}" --python-version "$python" --implementation cp \
-  -d "$out"
+if [[ -f "$out/.lock" ]] && cmp -s "$lock" "$out/.lock"; then
+  echo "wheelhouse.sh: $out already holds $lock's wheels (offline rebuild)" >&2
+  rm -f "$out"/histo_appliance-*.whl
+else
+  rm -rf "$out"
+  mkdir -p "$out"
+  "$PYTHON" -m pip download --isolated --quiet --disable-pip-version-check \
+    --index-url "$INDEX_URL" -r "$lock" --require-hashes --no-deps \
+    --only-binary=:all: "${platforms[@]}" --python-version "$python" --implementation cp \
+    -d "$out"
+  cp "$lock" "$out/.lock"
+fi
 
 # The project itself: a pure wheel, built offline from this checkout.
 PYTHON="$PYTHON" packaging/build_wheel.sh "$out" >/dev/null
