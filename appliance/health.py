@@ -141,6 +141,7 @@ class Reading:
     warning: bool = False
     available: bool = True
     short: str = ""  # a few words for the GUI's status line; empty: not shown there
+    advice: str = ""  # what to do about a warning, in words a technician can act on
 
 
 @dataclass(frozen=True)
@@ -166,11 +167,13 @@ def temperature_reading(sources: Sources) -> Reading:
         return Reading("temperature", "not available (no thermal zone 0)", available=False)
     short = f"CPU {celsius:.0f} °C"
     if celsius >= HOT_C:
+        advice = "too hot, the Pi slows down: give it air or a fan"
         return Reading(
             "temperature",
-            f"{celsius:.1f} °C: too hot, the Pi slows down; give it air or a fan",
+            f"{celsius:.1f} °C: {advice}",
             warning=True,
             short=short + " (too hot)",
+            advice=advice,
         )
     return Reading("temperature", f"{celsius:.1f} °C", short=short)
 
@@ -186,19 +189,18 @@ def throttle_reading(sources: Sources) -> Reading:
     flags, where = found
     live = flags & LIVE_MASK
     if live & UNDER_VOLTAGE:
-        advice, short = f"under-voltage NOW: {POWER_ADVICE}", "UNDER-VOLTAGE"
+        short, advice = "UNDER-VOLTAGE now", POWER_ADVICE
     elif live:
-        advice = "slowed down now: check the temperature and the power supply"
-        short = "throttled: " + ", ".join(conditions(live))
+        short = "slowed down now (" + ", ".join(conditions(live)) + ")"
+        advice = "check the temperature and the power supply"
     elif (flags >> STICKY_SHIFT) & UNDER_VOLTAGE:
-        advice = f"under-voltage happened since boot: {POWER_ADVICE}"
-        short = "under-voltage since boot"
+        short, advice = "under-voltage since boot", POWER_ADVICE
     else:
-        advice, short = "", "not throttled"
+        short, advice = "not throttled", ""
     detail = f"{describe_flags(flags)} from {where}"
     if advice:
-        detail = f"{advice}; {detail}"
-    return Reading("throttling", detail, warning=bool(advice), short=short)
+        detail = f"{short}: {advice}; {detail}"
+    return Reading("throttling", detail, warning=bool(advice), short=short, advice=advice)
 
 
 def disk_reading(name: str, path: Path) -> Reading:
@@ -207,11 +209,13 @@ def disk_reading(name: str, path: Path) -> Reading:
         return Reading(name, f"not available for {path}", available=False)
     short = f"{name.replace('disk (', '').rstrip(')')} disk {size_words(free)} free"
     if free < LOW_DISK_BYTES:
+        advice = "low: remove old exported reports or backups"
         return Reading(
             name,
-            f"{size_words(free)} free for {path}: low; remove old exported reports or backups",
+            f"{size_words(free)} free for {path}: {advice}",
             warning=True,
             short=short + " (low)",
+            advice=advice,
         )
     return Reading(name, f"{size_words(free)} free for {path}", short=short)
 
@@ -224,11 +228,13 @@ def memory_reading(sources: Sources) -> Reading:
         )
     short = f"memory {size_words(available)} free"
     if available < LOW_MEMORY_BYTES:
+        advice = "low: restart the appliance"
         return Reading(
             "memory",
-            f"{size_words(available)} available: low; restart the appliance",
+            f"{size_words(available)} available: {advice}",
             warning=True,
             short=short + " (low)",
+            advice=advice,
         )
     return Reading("memory", f"{size_words(available)} available", short=short)
 

@@ -150,4 +150,4 @@ def test_health_lines_from_a_fake_pi(tmp_path: Path) -> None:
     }
     assert lines["temperature"].ok and lines["temperature"].detail == "51.0 °C"
     assert not lines["throttling"].ok and not lines["throttling"].required
-    assert "under-voltage NOW" in lines["throttling"].detail
+    assert "UNDER-VOLTAGE now: use the official" in lines["throttling"].detail

@@ -542,3 +542,52 @@ def test_keyboard_alone(qtbot, open_window, tmp_path):
         qtbot.keyClick(window.result, Qt.Key.Key_N, Qt.KeyboardModifier.AltModifier)
     qtbot.keyClick(window.result, Qt.Key.Key_Escape)
     assert window.pages.currentWidget() is window.home
+
+
+def fake_conditions(tmp_path: Path, *, clock_wrong: bool, flags: str = "0"):
+    """A clock before the build and/or a Pi reporting ``flags``, from fixture files."""
+    from datetime import UTC, datetime
+
+    from appliance.buildinfo import judge_clock
+    from appliance.health import Sources, read_health
+
+    info = tmp_path / "build-info.json"
+    info.write_text('{"built_at": "2026-11-30T12:00:00Z"}')
+    now = datetime(2020, 1, 1, 9, 30, tzinfo=UTC) if clock_wrong else datetime.now(UTC)
+    (tmp_path / "temp").write_text("61234\n")
+    (tmp_path / "throttled").write_text(flags + "\n")
+    sources = Sources(tmp_path / "temp", tmp_path / "throttled", tmp_path / "absent", None)
+    return lambda: (
+        judge_clock(now=now, paths=(info,)),
+        read_health(tmp_path / "appliance.db", tmp_path / "reports", sources),
+    )
+
+
+def show_conditions(qtbot, window, probe) -> None:
+    window.conditions_probe = probe
+    with qtbot.waitSignal(window.conditions_shown, timeout=10_000):
+        window.refresh_conditions()
+
+
+def test_wrong_clock_and_under_voltage_stay_on_screen_at_800x480(qtbot, open_window, tmp_path):
+    window = open_window(make_config(tmp_path))
+    window.resize(800, 480)
+    show_conditions(qtbot, window, fake_conditions(tmp_path, clock_wrong=True, flags="50005"))
+    strip = window.conditions
+    for key in ("home", "history", "about", "admin"):
+        click(qtbot, window.nav_buttons[key])
+        for line in (strip.clock_line, strip.health_line):
+            assert line.isVisible()
+            top = line.mapTo(window, line.rect().topLeft()).y()
+            assert top >= 0 and top + line.height() <= window.height()
+    assert "Clock wrong: 2020-01-01" in strip.clock_line.text()
+    assert "fake-hwclock save" in strip.clock_line.text()
+    assert "UNDER-VOLTAGE now: use the official 5.1 V" in strip.health_line.text()
+    assert "clock WRONG" in window.admin.health.text() and "CPU 61 °C" in window.admin.health.text()
+    click(qtbot, window.nav_buttons["about"])
+    about = window.about.text.toPlainText()
+    assert "Clock and health" in about and "EARLIER" in about and "flags 0x50005" in about
+
+    show_conditions(qtbot, window, fake_conditions(tmp_path, clock_wrong=False))
+    assert not strip.clock_line.isVisible() and not strip.health_line.isVisible()
+    assert "clock ok" in window.admin.health.text()

@@ -51,7 +51,17 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f"<table cellspacing='2'>{body}</table>{more}"
 
 
-def about_html(session, source_description: str) -> str:
+def condition_rows(conditions) -> list[tuple[str, str]]:
+    """The clock and each health reading, in full (the strip on top only warns)."""
+    if conditions is None:
+        return [("clock and health", "not read yet")]
+    clock, health = conditions
+    rows = [("clock", clock.summary + ("" if clock.believable else f". {clock.advice}"))]
+    rows.extend((reading.name, reading.detail) for reading in health.readings)
+    return rows
+
+
+def about_html(session, source_description: str, conditions=None) -> str:
     card = session.card
     parts: list[str] = []
     if card is not None:
@@ -108,6 +118,7 @@ def about_html(session, source_description: str) -> str:
     if session.store_problem is not None:
         software.append(("database problem", session.store_problem.detail))
     parts.append("<h2>Software</h2>" + _table(software))
+    parts.append("<h2>Clock and health</h2>" + _table(condition_rows(conditions)))
     return "".join(parts)
 
 
@@ -131,5 +142,6 @@ class AboutPage(QWidget):
         )
         box.addWidget(self.text, 1)
 
-    def refresh(self, session, source_description: str) -> None:
-        self.text.setHtml(about_html(session, source_description))
+    def refresh(self, session, source_description: str, conditions=None) -> None:
+        """``conditions``: the window's last (ClockStatus, Health) reading, if any."""
+        self.text.setHtml(about_html(session, source_description, conditions))

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from appliance.gui.conditions_strip import status_line
 from appliance.gui.widgets import button, label
 
 MAX_TRIES = 5
@@ -82,6 +83,10 @@ class AdminPage(QWidget):
         box = QVBoxLayout(self)
         box.setContentsMargins(8, 6, 8, 6)
         box.addWidget(label("Admin corner", role="title"))
+        # The Pi's health in one line, readable before unlocking (it changes nothing).
+        self.health = label(status_line(None, None), role="muted")
+        self.health.setAccessibleName("Health")
+        box.addWidget(self.health)
         self.pages = QStackedWidget()
         scroll = QScrollArea()  # the 800x480 screen is shorter than the settings
         scroll.setWidget(self.pages)
@@ -237,6 +242,9 @@ class AdminPage(QWidget):
             self.range_text.setText("No model is loaded, so there are no thresholds to change.")
         self.device.setText(session.device_name)
         self.kiosk.setChecked(session.kiosk)
+
+    def show_conditions(self, clock, health) -> None:
+        self.health.setText(status_line(clock, health))
 
     def show_result(self, text: str, error: bool) -> None:
         self.message.setText(text)

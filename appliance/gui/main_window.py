@@ -28,6 +28,7 @@ from appliance.errors import ApplianceError
 from appliance.gui import export, style
 from appliance.gui.about_view import AboutPage
 from appliance.gui.admin_view import ADMIN, AdminPage
+from appliance.gui.conditions_strip import REFRESH_MS, ConditionsStrip, sample_conditions
 from appliance.gui.history_view import HistoryFilter, HistoryPage
 from appliance.gui.image_view import qimage_from_pil
 from appliance.gui.messages import Problem, classify
@@ -51,6 +52,7 @@ class MainWindow(QMainWindow):
     review_saved = Signal(int)  # image id
     export_done = Signal(object)  # Path of the local PDF, or of the copy on the stick
     message_shown = Signal(str)
+    conditions_shown = Signal(object)  # (ClockStatus, Health) now on screen
 
     def __init__(self, session: Session, watcher: VolumeWatcher, notice: str) -> None:
         super().__init__()
@@ -75,6 +77,14 @@ class MainWindow(QMainWindow):
         self.banner = Banner(notice)
         self.banner.set_model(session.card, session.device_name)
         outer.addWidget(self.banner)
+        # Clock and Pi health warnings: under the banner, on every page, empty when all is well.
+        self.conditions = ConditionsStrip()
+        outer.addWidget(self.conditions)
+        self.conditions_probe = lambda: sample_conditions(self.session)  # tests replace it
+        self.last_conditions = None
+        self._conditions_token = 0
+        self._conditions_timer = QTimer(self, interval=REFRESH_MS)
+        self._conditions_timer.timeout.connect(self.refresh_conditions)
         outer.addLayout(self._build_nav())
         self.pages = QStackedWidget()
         outer.addWidget(self.pages, 1)
@@ -184,7 +194,7 @@ class MainWindow(QMainWindow):
         if key == "history":
             self.history.request()
         elif key == "about":
-            self.about.refresh(self.session, self.watcher.description)
+            self.about.refresh(self.session, self.watcher.description, self.last_conditions)
         elif key == "admin":
             self.admin.lock()
         self.pages.setCurrentWidget(target)
@@ -220,8 +230,29 @@ class MainWindow(QMainWindow):
 
     # -- start ---------------------------------------------------------------------------------
 
+    def refresh_conditions(self) -> None:
+        """Read the clock and the Pi's health off the GUI thread, then show them (only the
+        newest reading: an older one that comes back late is dropped)."""
+        self._conditions_token += 1
+        token = self._conditions_token
+        self._run(
+            self.conditions_probe,
+            lambda found: self._conditions_ready(found, token),
+            lambda exc: log.warning("clock/health reading failed: %s", exc),
+        )
+
+    def _conditions_ready(self, conditions, token: int) -> None:
+        if token != self._conditions_token:
+            return
+        self.last_conditions = conditions
+        self.conditions.show_conditions(*conditions)
+        self.admin.show_conditions(*conditions)
+        self.conditions_shown.emit(conditions)
+
     def start(self) -> None:
         """Show the right home state and start watching for sticks (already present ones too)."""
+        self.refresh_conditions()
+        self._conditions_timer.start()
         self.go("home")
         if self.session.problem is not None:
             self._show_problem(self.session.problem)
