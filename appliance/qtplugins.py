@@ -13,8 +13,10 @@ The loading runs in a child interpreter so a broken library cannot take ``doctor
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -71,20 +73,31 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "libudev.so.1": "libudev1",
 }
 
-# Runs in the child: dlopen each file with RTLD_LAZY (what QLibrary does) and report dlerror.
-_PROBE = r"""
-import ctypes, json, os, sys
-libc = ctypes.CDLL(None)
-libc.dlopen.restype = ctypes.c_void_p
-libc.dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
-libc.dlerror.restype = ctypes.c_char_p
-out = {}
-for path in sys.argv[1:]:
-    handle = libc.dlopen(os.fsencode(path), os.RTLD_LAZY | os.RTLD_LOCAL)
-    err = None if handle else (libc.dlerror() or b"unknown dlopen error").decode(errors="replace")
-    out[path] = err
-print(json.dumps(out))
-"""
+# Runs in the child: the same function, so child and in-process fallback cannot differ.
+_PROBE = (
+    "import json, sys; from appliance.qtplugins import dlopen_errors;"
+    " print(json.dumps(dlopen_errors(sys.argv[1:])))"
+)
+
+
+def dlopen_errors(paths: list[str]) -> dict[str, str | None]:
+    """dlopen each file with RTLD_LAZY (what QLibrary does); dlerror's text, or None if it loads.
+
+    The handles are never closed: this is meant to run in a throw-away child process.
+    """
+    libc = ctypes.CDLL(None)
+    libc.dlopen.restype = ctypes.c_void_p
+    libc.dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    libc.dlerror.restype = ctypes.c_char_p
+    out: dict[str, str | None] = {}
+    for path in paths:
+        handle = libc.dlopen(os.fsencode(path), os.RTLD_LAZY | os.RTLD_LOCAL)
+        error = None
+        if not handle:
+            error = (libc.dlerror() or b"unknown dlopen error").decode(errors="replace")
+        out[str(path)] = error
+    return out
+
 
 _MISSING = re.compile(r"([\w.+-]+\.so(?:\.[\w.]+)?): cannot open shared object file")
 _NOT_FOUND = re.compile(r"^\s*(\S+) => not found", re.MULTILINE)
@@ -182,11 +195,14 @@ def check_files(platform: str, files: list[Path], python: str | None = None) -> 
     """Load ``files`` in a child interpreter and explain any failure."""
     if not files:
         return PluginCheck(platform)
+    note = ""
     try:
         results = _dlopen_in_child(files, python or sys.executable)
-    except OSError as exc:
-        # e.g. under qemu-user without binfmt_misc a program cannot start another one.
-        return PluginCheck(platform, files, {"probe": f"could not start a child process ({exc})"})
+    except OSError:
+        # e.g. under qemu-user without binfmt_misc a program cannot start another one: load
+        # them here instead (a broken library could then hurt this process, hence second choice).
+        results = dlopen_errors([str(f) for f in files])
+        note = " (checked in this process: a child process could not be started)"
     except (RuntimeError, ValueError, subprocess.SubprocessError) as exc:
         return PluginCheck(platform, files, {"probe": str(exc)})
     errors = {Path(k).name: v for k, v in results.items() if v}
@@ -198,7 +214,7 @@ def check_files(platform: str, files: list[Path], python: str | None = None) -> 
         for soname in found:
             if soname not in missing:
                 missing.append(soname)
-    return PluginCheck(platform, files, errors, missing)
+    return PluginCheck(platform, files, errors, missing, note)
 
 
 def check_platform(platform: str, plugins: Path | None = None) -> PluginCheck:

@@ -151,3 +151,11 @@ def test_health_lines_from_a_fake_pi(tmp_path: Path) -> None:
     assert lines["temperature"].ok and lines["temperature"].detail == "51.0 °C"
     assert not lines["throttling"].ok and not lines["throttling"].required
     assert "UNDER-VOLTAGE now: use the official" in lines["throttling"].detail
+
+
+def test_without_a_child_process_the_plugins_are_loaded_here(tmp_path: Path) -> None:
+    """Under qemu-user without binfmt_misc an arm64 program cannot start another one."""
+    broken = compile_so(tmp_path, "libqxcb.so", needs=FAKE_SONAME)
+    found = qtplugins.check_files("xcb", [broken], python=str(tmp_path / "no-such-python"))
+    assert not found.ok and FAKE_SONAME in found.missing
+    assert "checked in this process" in found.words()
