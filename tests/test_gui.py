@@ -591,3 +591,30 @@ def test_wrong_clock_and_under_voltage_stay_on_screen_at_800x480(qtbot, open_win
     show_conditions(qtbot, window, fake_conditions(tmp_path, clock_wrong=False))
     assert not strip.clock_line.isVisible() and not strip.health_line.isVisible()
     assert "clock ok" in window.admin.health.text()
+
+
+def test_a_scan_made_with_a_wrong_clock_or_throttled_says_so(qtbot, tmp_path):
+    from appliance.gui.state_views import ScanView
+
+    with Store.open(tmp_path / "a.db") as store:
+        scan_id = store.start_scan(
+            source="usb",
+            volume_label="S",
+            volume_path="/media/S",
+            device="pi",
+            model_name="m",
+            model_version="1",
+            model_sha256="a" * 64,
+            backend=None,
+            thresholds={},
+            clock_believable=False,
+            throttled_at_start=0,
+        )
+        store.finish_scan(scan_id, "complete", throttled_at_end=0, throttled_during=0x1)
+        scan = store.scan(scan_id)
+    view = ScanView()
+    qtbot.addWidget(view)
+    view.show_scan(scan, [], {}, stick=None, reopened=True)
+    text = view.state.text.text()
+    assert "clock was wrong when this scan started" in text
+    assert "ran slowed down (under-voltage)" in text

@@ -23,6 +23,7 @@ from appliance.decision import Decision, case_verdict
 from appliance.gui import style
 from appliance.gui.messages import WAITING_TEXT, WAITING_TITLE, Problem, problem, scan_ending
 from appliance.gui.widgets import StateCard, TouchTable, button, label
+from appliance.health import conditions
 
 
 def breakable(text: str) -> str:
@@ -50,6 +51,20 @@ def local_time(iso: str | None) -> str:
         return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return iso[:16]
+
+
+def condition_notes(scan) -> list[str]:
+    """What the scan's record says about its conditions, when it is worth a technician's eye."""
+    notes = []
+    if getattr(scan, "clock_believable", None) is False:
+        notes.append("⚠ The clock was wrong when this scan started: its times are wrong.")
+    during = getattr(scan, "throttled_during", None)
+    if during:
+        names = ", ".join(conditions(during))
+        notes.append(
+            f"⚠ The Pi ran slowed down ({names}) during this scan; check its power supply."
+        )
+    return notes
 
 
 def review_words(review) -> str:
@@ -277,6 +292,10 @@ class ScanView(QWidget):
             title, text, tone = scan_ending(scan.status, done, total, label_text)
             if scan.message and scan.status != "complete":
                 text = f"{text}\nDetail: {scan.message}"
+        notes = condition_notes(scan)
+        if notes:
+            text = "\n".join([text, *notes])
+            tone = "warn" if tone in ("ok", "neutral") else tone
         self.state.show_state(title, text, tone)
         self.progress.hide()
         self.cancel_button.hide()
