@@ -9,7 +9,9 @@ Sources (each path injectable, so tests use fixture files):
 * temperature: ``/sys/class/thermal/thermal_zone0/temp`` (millidegrees Celsius);
 * throttling: the firmware's ``get_throttled`` flags, from
   ``/sys/devices/platform/soc/soc:firmware/get_throttled`` (Raspberry Pi OS kernels; hex without
-  ``0x``), else ``vcgencmd get_throttled`` (prints ``throttled=0x50005``) when it is installed.
+  ``0x``), else ``vcgencmd get_throttled`` (prints ``throttled=0x50005``) when it is installed,
+  else the ``rpi_volt`` hwmon device's ``in0_lcrit_alarm`` (upstream kernels: under-voltage now,
+  nothing else).
   Bits (Raspberry Pi documentation, ``vcgencmd``): 0 under-voltage now, 1 ARM frequency capped
   now, 2 throttled now, 3 soft temperature limit now; 16-19 the same "has occurred" since boot;
 * disk: ``statvfs`` of the filesystems holding the database and the reports;
@@ -28,6 +30,7 @@ from pathlib import Path
 
 THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 THROTTLED = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
+HWMON = Path("/sys/class/hwmon")
 MEMINFO = Path("/proc/meminfo")
 
 UNDER_VOLTAGE, FREQ_CAPPED, THROTTLED_NOW, SOFT_TEMP_LIMIT = 0x1, 0x2, 0x4, 0x8
@@ -73,6 +76,7 @@ class Sources:
     throttled: Path = THROTTLED
     meminfo: Path = MEMINFO
     vcgencmd: str | None = "vcgencmd"  # a command name or path; None: never run it
+    hwmon: Path = HWMON
 
 
 def read_temperature(sources: Sources = Sources()) -> float | None:
@@ -90,16 +94,33 @@ def read_throttled(sources: Sources = Sources()) -> tuple[int, str] | None:
     except (OSError, ValueError):
         pass
     command = shutil.which(sources.vcgencmd) if sources.vcgencmd else None
-    if command is None:
-        return None
+    if command is not None:
+        try:
+            done = subprocess.run(
+                [command, "get_throttled"], capture_output=True, text=True, timeout=5, check=False
+            )
+            if done.returncode == 0:
+                return parse_flags(done.stdout), "vcgencmd get_throttled"
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
+    return read_hwmon_alarm(sources.hwmon)
+
+
+def read_hwmon_alarm(hwmon: Path) -> tuple[int, str] | None:
+    """Under-voltage now from the ``rpi_volt`` hwmon device (raspberrypi-hwmon driver)."""
     try:
-        done = subprocess.run(
-            [command, "get_throttled"], capture_output=True, text=True, timeout=5, check=False
-        )
-        if done.returncode == 0:
-            return parse_flags(done.stdout), "vcgencmd get_throttled"
-    except (OSError, ValueError, subprocess.SubprocessError):
-        pass
+        devices = sorted(hwmon.iterdir())
+    except OSError:
+        return None
+    for device in devices:
+        try:
+            if (device / "name").read_text().strip() != "rpi_volt":
+                continue
+            alarm = device / "in0_lcrit_alarm"
+            value = int(alarm.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        return (UNDER_VOLTAGE if value else 0), f"{alarm} (under-voltage now only, no history)"
     return None
 
 
@@ -183,7 +204,8 @@ def throttle_reading(sources: Sources) -> Reading:
     if found is None:
         return Reading(
             "throttling",
-            "not available (not a Raspberry Pi: no firmware get_throttled, no vcgencmd)",
+            "not available (not a Raspberry Pi: no firmware get_throttled, vcgencmd"
+            " or rpi_volt hwmon)",
             available=False,
         )
     flags, where = found

@@ -138,7 +138,9 @@ def test_health_lines_from_a_fake_pi(tmp_path: Path) -> None:
     (tmp_path / "temp").write_text("51000\n")
     (tmp_path / "get_throttled").write_text("50005\n")
     (tmp_path / "meminfo").write_text("MemAvailable:    2000000 kB\n")
-    sources = Sources(tmp_path / "temp", tmp_path / "get_throttled", tmp_path / "meminfo", None)
+    sources = Sources(
+        tmp_path / "temp", tmp_path / "get_throttled", tmp_path / "meminfo", None, tmp_path
+    )
     config = Config(database=tmp_path / "db" / "a.db", reports=tmp_path / "reports")
     lines = {c.name: c for c in doctor._health(config, sources)}
     assert set(lines) == {

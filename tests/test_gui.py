@@ -556,7 +556,9 @@ def fake_conditions(tmp_path: Path, *, clock_wrong: bool, flags: str = "0"):
     now = datetime(2020, 1, 1, 9, 30, tzinfo=UTC) if clock_wrong else datetime.now(UTC)
     (tmp_path / "temp").write_text("61234\n")
     (tmp_path / "throttled").write_text(flags + "\n")
-    sources = Sources(tmp_path / "temp", tmp_path / "throttled", tmp_path / "absent", None)
+    sources = Sources(
+        tmp_path / "temp", tmp_path / "throttled", tmp_path / "absent", None, tmp_path
+    )
     return lambda: (
         judge_clock(now=now, paths=(info,)),
         read_health(tmp_path / "appliance.db", tmp_path / "reports", sources),

@@ -89,6 +89,7 @@ def pi(tmp_path: Path, *, temp: str = "48312\n", throttled: str = "0\n", avail_k
         throttled=tmp_path / "get_throttled",
         meminfo=tmp_path / "meminfo",
         vcgencmd=None,
+        hwmon=tmp_path / "no-hwmon",
     )
 
 
@@ -150,6 +151,7 @@ def test_not_a_pi_says_not_available(tmp_path: Path) -> None:
         throttled=tmp_path / "no-throttled",
         meminfo=tmp_path / "no-meminfo",
         vcgencmd=None,
+        hwmon=tmp_path / "no-hwmon",
     )
     found = read_health(tmp_path / "a.db", tmp_path, absent)
     assert "not a Raspberry Pi" in found.get("throttling").detail
@@ -161,8 +163,24 @@ def test_vcgencmd_is_the_fallback(tmp_path: Path) -> None:
     tool = tmp_path / "vcgencmd"
     tool.write_text('#!/bin/sh\n[ "$1" = get_throttled ] && echo "throttled=0x50005"\n')
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    sources = Sources(throttled=tmp_path / "absent", vcgencmd=str(tool))
+    sources = Sources(throttled=tmp_path / "absent", vcgencmd=str(tool), hwmon=tmp_path)
     assert health.read_throttled(sources) == (0x50005, "vcgencmd get_throttled")
+
+
+def test_hwmon_under_voltage_alarm_is_the_last_resort(tmp_path: Path) -> None:
+    """Upstream kernels (no firmware sysfs file, no vcgencmd) still report under-voltage now."""
+    for index, (name, alarm) in enumerate((("cpu_thermal", None), ("rpi_volt", "1"))):
+        device = tmp_path / "hwmon" / f"hwmon{index}"
+        device.mkdir(parents=True)
+        (device / "name").write_text(name + "\n")
+        if alarm is not None:
+            (device / "in0_lcrit_alarm").write_text(alarm + "\n")
+    sources = Sources(throttled=tmp_path / "absent", vcgencmd=None, hwmon=tmp_path / "hwmon")
+    flags, where = health.read_throttled(sources)
+    assert flags == health.UNDER_VOLTAGE and "hwmon1/in0_lcrit_alarm" in where
+    assert "no history" in where
+    (tmp_path / "hwmon" / "hwmon1" / "in0_lcrit_alarm").write_text("0\n")
+    assert health.read_throttled(sources)[0] == 0
 
 
 def test_monitor_catches_a_throttle_between_start_and_end() -> None:
