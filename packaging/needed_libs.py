@@ -9,6 +9,7 @@ and what they load — follows them through the libraries the wheels bring, and 
 sonames that must come from the system.
 
     python3 packaging/needed_libs.py /tmp/root/opt/venvs/histo-appliance
+    python3 packaging/needed_libs.py --glibc build/wheelhouse/bookworm-arm64   # e.g. 2.31
 """
 
 from __future__ import annotations
@@ -77,7 +78,25 @@ def system_libraries(venv: Path) -> dict[str, set[str]]:
     return outside
 
 
+def glibc_floor(wheelhouse: Path) -> str:
+    """The newest glibc any wheel asks for: each wheel runs from its lowest manylinux tag on."""
+    legacy = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
+    floor = 17
+    for wheel in wheelhouse.glob("*.whl"):
+        minors = [
+            int(m.group(1)) if m.group(1) else legacy[m.group(2)]
+            for m in re.finditer(r"manylinux_2_(\d+)_|(manylinux1|manylinux2010|manylinux2014)_",
+                                 wheel.name)
+        ]
+        if minors:
+            floor = max(floor, min(minors))
+    return f"2.{floor}"
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--glibc"]:
+        print(glibc_floor(Path(sys.argv[2])))
+        return 0
     venv = Path(sys.argv[1] if len(sys.argv) > 1 else "/opt/venvs/histo-appliance")
     for soname, users in sorted(system_libraries(venv).items()):
         print(f"{soname:28} {sorted(users)[0]}{' …' if len(users) > 1 else ''}")
