@@ -90,7 +90,7 @@ def _check_folder(dest: Path, mounts: MountTable) -> None:
 
 def backup_database(
     database: Path,
-    destination: Path,
+    destination: Path | str,
     *,
     mounter: Mounter | None = AUTO,
     mounts: MountTable | None = None,
@@ -101,7 +101,7 @@ def backup_database(
 
     mounts = mounts if mounts is not None else MountTable()
     dest = Path(os.path.abspath(Path(destination).expanduser()))
-    if dest.is_dir():
+    if dest.is_dir() or str(destination).endswith(os.sep):  # "sticks/LAB/" names a folder
         dest = dest / default_name()
     stick = stick_of(dest, mounts, sys_root)
     with Store.open(database) as store:

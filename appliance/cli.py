@@ -70,7 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="copy the database safely, even while in use")
     backup.add_argument(
         "destination",
-        type=Path,
         help="file or folder to write to; on a USB stick, the stick is writable only for the copy",
     )
     backup.add_argument("--db", type=Path, dest="database")
@@ -204,9 +203,8 @@ def _watch_report(analyzer, scan_id: int, reports: Path) -> Path | None:
         return write_scan_report(analyzer.store, scan_id, path, device=analyzer.device)
     except (ApplianceError, OSError) as exc:
         print(
-            f"histo-appliance: the report of scan {scan_id} could not be written ({exc})."
-            f" The results are in the database; write it later with"
-            f" `histo-appliance report {scan_id}`. Still watching.",
+            f"histo-appliance: scan {scan_id} is stored, but its report could not be written."
+            f" {exc} Write it later with `histo-appliance report {scan_id}`. Still watching.",
             file=sys.stderr,
             flush=True,
         )
@@ -264,7 +262,7 @@ def cmd_doctor(args: argparse.Namespace, config: Config) -> int:
 def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     from appliance.backup import backup_database
 
-    destination, note = backup_database(config.database, args.destination)
+    destination, note = backup_database(config.database, args.destination)  # str: keeps "dir/"
     print(f"database backed up to {destination}")
     if note:
         print(note)
