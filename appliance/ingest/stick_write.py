@@ -167,6 +167,7 @@ def writable_stick(
         ) from exc
     try:
         root = mounter.mount(device, READ_WRITE)
+        root = mounts.mount_point_of(device) or root  # the kernel's word over udisksctl's text
     except MountError as exc:
         after, note = _read_only_again(mounter, device, unmount=False)
         record("stick_write_finished", ok=False, read_only_again=after is not None, error=str(exc))
@@ -183,6 +184,8 @@ def writable_stick(
     finally:
         os.sync()
         after, note = _read_only_again(mounter, device, unmount=True)
+        if after is not None:
+            after = mounts.mount_point_of(device) or after
         session.mount_point_after = after / inside if after is not None else None
         session.read_only_again = after is not None
         session.note = note
