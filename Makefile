@@ -26,6 +26,8 @@ BUILDDIR := build/deb/$(TARGET)
 SRCDIR := $(BUILDDIR)/histo-appliance-$(DEBVERSION)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
+# gzip: a quick test build (packaging/debian/rules); unset: xz, the release artefact.
+export HISTO_DEB_COMPRESSION
 
 # command -> the Debian package that provides it (all from Debian's archive).
 BUILD_TOOLS := dpkg-buildpackage:dpkg-dev dh:debhelper /usr/bin/python3:python3 \
