@@ -51,7 +51,7 @@ deb: build-deps
 	  HISTO_WHEELHOUSE=$(CURDIR)/build/wheelhouse/$(TARGET) \
 	  DEB_BUILD_OPTIONS="nocheck $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -a$(ARCH) -b -d -us -uc >$(CURDIR)/$(BUILDDIR)/build.log 2>&1 \
 	  || { tail -40 $(CURDIR)/$(BUILDDIR)/build.log >&2; exit 1; }
-	cp $(BUILDDIR)/histo-appliance_$(DEBVERSION)_$(ARCH).deb $(DEB)
+	cp $(BUILDDIR)/histo-appliance_$(DEBVERSION)_$(ARCH).deb $(DEB).part && mv $(DEB).part $(DEB)
 	@echo "$(DEB): $$(du -h $(DEB) | cut -f1) packed," \
 	  "$$(dpkg-deb -f $(DEB) Installed-Size) KiB installed"
 
