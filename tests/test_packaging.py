@@ -189,7 +189,12 @@ def test_deb_maintainer_scripts_and_conffile(deb: Path, tmp_path: Path) -> None:
     assert 'adduser --system --group --home "$DATA"' in postinst
     assert "video render input" in postinst
     assert "compileall" in postinst
-    assert "deb-systemd-helper" in postinst  # units enabled the Debian way
+    # debhelper's snippets: "debian-installed" guards the enable of a unit installed disabled.
+    assert "deb-systemd-helper enable 'histo-appliance-kiosk.service'" in postinst
+    assert "debian-installed 'histo-appliance-kiosk.service'" not in postinst, "kiosk enabled"
+    assert "debian-installed 'histo-appliance-watch.service'" in postinst, "watch disabled"
+    assert "try-restart" in postinst  # an upgrade restarts a running kiosk, starts nothing new
+    assert "deb-systemd-invoke stop" in (control / "prerm").read_text()
     postrm = (control / "postrm").read_text()
     before_purge, purge = postrm.split('if [ "$1" = "purge" ]', 1)
     assert "rm -rf /var/lib/histo-appliance" in purge
