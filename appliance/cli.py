@@ -18,6 +18,7 @@ from pathlib import Path
 from appliance import __version__
 from appliance.config import Config, load_config
 from appliance.errors import ApplianceError
+from appliance.model_cli import add_model_parser, cmd_model
 from appliance.report import RESEARCH_ONLY
 
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument(
         "--kiosk", action="store_true", default=None, help="full screen, no decorations"
     )
+    add_model_parser(commands)
     return parser
 
 
@@ -106,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "doctor": cmd_doctor,
             "backup": cmd_backup,
             "audit": cmd_audit,
+            "model": cmd_model,
             "gui": cmd_gui,
         }[args.command]
         return handler(args, config)
