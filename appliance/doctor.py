@@ -24,6 +24,9 @@ from appliance import __version__
 from appliance.config import Config
 from appliance.errors import ApplianceError
 
+# Installed by the .deb: lets the service user mount USB sticks read-only through udisks2.
+POLKIT_RULE = Path("/usr/share/polkit-1/rules.d/50-histo-appliance.rules")
+
 
 @dataclass(frozen=True)
 class Check:
@@ -115,23 +118,33 @@ def _interpreters() -> str:
 
 
 def _model(config: Config) -> str:
-    from appliance.inference.bundle import ModelBundle
+    from appliance.inference.installed import load_model
 
-    card = ModelBundle.load(config.model).card
+    card = load_model(config).card
     return (
-        f"{card.name} {card.version} at {config.model}; sha256 {card.sha256[:16]}… verified;"
+        f"{card.name} {card.version} at {config.model} ({_model_origin(config)});"
+        f" sha256 {card.sha256[:16]}… verified;"
         f" input {card.input.height}x{card.input.width} {card.input.dtype}, {card.input.mode}"
     )
+
+
+def _model_origin(config: Config) -> str:
+    """Why this bundle runs: pinned by the config, installed by an admin, or the shipped one."""
+    if config.model_pinned:
+        return "pinned by the configuration"
+    if Path(config.model).parent == Path(config.models_dir):
+        return "installed with `histo-appliance model install`"
+    return "the shipped model"
 
 
 def _inference(config: Config) -> str:
     import numpy as np
     from PIL import Image
 
-    from appliance.inference.bundle import ModelBundle
     from appliance.inference.classifier import Classifier
+    from appliance.inference.installed import load_model
 
-    classifier = Classifier(ModelBundle.load(config.model), backend=config.backend)
+    classifier = Classifier(load_model(config), backend=config.backend)
     tissue = Image.fromarray(np.full((50, 50, 3), (200, 120, 180), np.uint8))
     classifier.classify(tissue)  # warm-up
     started = time.perf_counter()
@@ -158,16 +171,28 @@ def _writable(folder: Path) -> str:
     return f"{folder} is writable"
 
 
-def _usb(config: Config) -> str:
+def _usb(config: Config, polkit_rule: Path = POLKIT_RULE) -> str:
     if config.mock_usb is not None:
         state = "exists" if config.mock_usb.is_dir() else "missing"
         return f"mock USB folder {config.mock_usb} ({state})"
     if importlib.util.find_spec("pyudev") is None:
         raise ApplianceError("pyudev is not installed: USB sticks cannot be detected")
     from appliance.ingest.udev import UdevSource
+    from appliance.ingest.udisks import default_mounter
 
     present = UdevSource().present()
-    return f"udev available; {len(present)} USB stick(s) mounted now"
+    if default_mounter() is None:
+        raise ApplianceError(
+            f"udev available, {len(present)} USB stick(s) mounted now, but udisksctl is missing:"
+            " sticks plugged in will not be mounted (sudo apt-get install udisks2)"
+        )
+    if not polkit_rule.exists():
+        raise ApplianceError(
+            f"udev and udisks2 available, {len(present)} USB stick(s) mounted now, but the"
+            f" polkit rule {polkit_rule} is missing: the service user may not mount sticks"
+            " (reinstall the histo-appliance package)"
+        )
+    return f"udev and udisks2 available; {len(present)} USB stick(s) mounted now"
 
 
 def _gui() -> str:

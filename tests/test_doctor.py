@@ -161,3 +161,39 @@ def test_without_a_child_process_the_plugins_are_loaded_here(tmp_path: Path) -> 
     found = qtplugins.check_files("xcb", [broken], python=str(tmp_path / "no-such-python"))
     assert not found.ok and FAKE_SONAME in found.missing
     assert "checked in this process" in found.words()
+
+
+def _stick_config(tmp_path: Path) -> Config:
+    return Config(database=tmp_path / "a.db", reports=tmp_path / "r", models_dir=tmp_path / "m")
+
+
+def test_sticks_need_udisks_and_the_polkit_rule(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("pyudev")
+
+    class NoSticks:
+        def present(self) -> list:
+            return []
+
+    monkeypatch.setattr("appliance.ingest.udev.UdevSource", NoSticks)
+    config = _stick_config(tmp_path)
+    monkeypatch.setattr("appliance.ingest.udisks.default_mounter", lambda: None)
+    with pytest.raises(doctor.ApplianceError, match="apt-get install udisks2"):
+        doctor._usb(config)
+
+    monkeypatch.setattr("appliance.ingest.udisks.default_mounter", lambda: object())
+    missing = tmp_path / "50-histo-appliance.rules"
+    with pytest.raises(doctor.ApplianceError, match=r"polkit rule .* is missing"):
+        doctor._usb(config, polkit_rule=missing)
+    missing.write_text("// rule")
+    assert "udisks2 available" in doctor._usb(config, polkit_rule=missing)
+
+
+def test_the_model_line_says_where_the_model_comes_from(tmp_path: Path) -> None:
+    shipped = _stick_config(tmp_path)
+    assert doctor._model_origin(shipped) == "the shipped model"
+    pinned = shipped.with_overrides(model=tmp_path / "elsewhere")
+    assert doctor._model_origin(pinned) == "pinned by the configuration"
+    installed = Config(
+        model=tmp_path / "m" / "current", model_pinned=False, models_dir=tmp_path / "m"
+    )
+    assert "model install" in doctor._model_origin(installed)
