@@ -424,3 +424,14 @@ def test_scan_conditions_round_trip(store: Store) -> None:
     plain = start(store)
     store.finish_scan(plain, "complete")
     assert store.scan(plain).clock_believable is None and not store.scan(plain).ran_throttled
+
+
+def test_a_backup_that_cannot_be_written_names_the_backup_not_the_database(
+    store: Store, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the backup folder should be")
+    with pytest.raises(StoreError) as caught:
+        store.backup(blocker / "appliance.db")
+    message = str(caught.value)
+    assert "the backup file" in message and "the appliance database" not in message

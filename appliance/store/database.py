@@ -72,12 +72,15 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-def translate(exc: BaseException, path: Path, action: str) -> StoreError:
-    """Word a sqlite3/OS failure for the technician or admin who has to act on it."""
+def translate(
+    exc: BaseException, path: Path, action: str, what: str = "the appliance database"
+) -> StoreError:
+    """Word a sqlite3/OS failure for the technician or admin who has to act on it; ``what`` names
+    the file that failed (a backup's destination is not "the appliance database")."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
     lowered = text.lower()
-    where = f"the appliance database ({path})"
+    where = f"{what} ({path})"
     if isinstance(exc, OSError):
         import errno
 
@@ -128,11 +131,11 @@ def translate(exc: BaseException, path: Path, action: str) -> StoreError:
 
 
 @contextlib.contextmanager
-def _guard(path: Path, action: str) -> Iterator[None]:
+def _guard(path: Path, action: str, what: str = "the appliance database") -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, OSError) as exc:
-        raise translate(exc, path, action) from exc
+        raise translate(exc, path, action, what) from exc
 
 
 class Store:
@@ -661,7 +664,7 @@ class Store:
         """
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
-        with self._lock, _guard(dest, "write the backup"):
+        with self._lock, _guard(dest, "write the backup", "the backup file"):
             dest.parent.mkdir(parents=True, exist_ok=True)
             part.unlink(missing_ok=True)
             target = sqlite3.connect(str(part))
