@@ -21,7 +21,9 @@ TARGET := $(SUITE)-$(ARCH)
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' appliance/__init__.py)
 DEBSUFFIX := $(if $(filter trixie,$(SUITE)),deb13,deb12)
 DEBVERSION := $(VERSION)+$(DEBSUFFIX)
-DEB := dist/histo-appliance_$(DEBVERSION)_$(ARCH).deb
+# Where the .deb is written (tests use another folder, so dist/ keeps the release artefacts).
+DIST ?= dist
+DEB := $(DIST)/histo-appliance_$(DEBVERSION)_$(ARCH).deb
 BUILDDIR := build/deb/$(TARGET)
 SRCDIR := $(BUILDDIR)/histo-appliance-$(DEBVERSION)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
@@ -41,7 +43,7 @@ deb: build-deps
 	  *) echo "make deb: no target $(TARGET) (bookworm-arm64, trixie-arm64, bookworm-amd64)" >&2; exit 2 ;; esac
 	packaging/wheelhouse.sh $(TARGET)
 	rm -rf $(BUILDDIR)
-	mkdir -p $(SRCDIR) dist
+	mkdir -p $(SRCDIR) $(DIST)
 	cp -r packaging/debian $(SRCDIR)/debian
 	@grep -q '^histo-appliance ($(VERSION))' packaging/debian/changelog || { \
 	  echo "make deb: packaging/debian/changelog has no entry for $(VERSION) at its top" >&2; exit 1; }

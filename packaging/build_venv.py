@@ -33,8 +33,9 @@ VENV = "/opt/venvs/histo-appliance"
 SHARE = "share/histo-appliance"
 SYSTEM_SHARE = "/usr/share/histo-appliance"
 # Left out of the package (paths under the venv; {site} = site-packages): the trainer (a
-# workstation tool that needs TensorFlow) and Qt's developer tools, build-time headers and QML
-# modules (the kiosk is a Qt Widgets app and runs none of them): about 75 MB installed.
+# workstation tool that needs TensorFlow), Qt's developer tools, build-time headers and QML
+# modules (the kiosk is a Qt Widgets app and runs none of them), and LiteRT's ahead-of-time
+# compilers for phone NPUs (the appliance runs the CPU interpreter): about 85 MB installed.
 PRUNE = (
     "bin/histo-appliance-train",
     "{site}/appliance/trainer",
@@ -50,6 +51,8 @@ PRUNE = (
     "{site}/PySide6/include",
     "{site}/PySide6/typesystems",
     "{site}/PySide6/glue",
+    "{site}/ai_edge_litert/vendors/*/compiler",
+    "{site}/ai_edge_litert/tools/apply_plugin_main",
 )
 
 
