@@ -70,6 +70,7 @@ mount -t tmpfs -o mode=755 tmpfs "$R/run" # no /run/systemd/system: systemctl wo
 mkdir -p "$R/run/lock"
 CH=(chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
   DEBIAN_FRONTEND=noninteractive)
+rstat() { "${CH[@]}" stat -c "$1" "$2" 2>/dev/null || echo missing; } # owner names of the root
 # As the service user, the way its units run it (runuser sets up the user's groups).
 AS=("${CH[@]}" runuser -u "$SVC" --)
 
@@ -111,24 +112,24 @@ check "service user has no login shell ($(echo "$pw" | cut -d: -f7))" \
   sh -c "echo '$pw' | cut -d: -f7 | grep -Eq '/(nologin|false)$'"
 check "groups are exactly $SVC input render video (got: $groups)" test "$groups" = "$SVC input render video"
 for d in /var/lib/histo-appliance /var/lib/histo-appliance/reports /var/lib/histo-appliance/models; do
-  echo "  $d: $(stat -c '%a %U:%G' "$R$d" 2>/dev/null || echo missing)"
+  echo "  $d: $(rstat '%a %U:%G' "$d")"
 done
 check "/var/lib/histo-appliance is 0750 $SVC:$SVC" \
-  test "$(stat -c '%a %U:%G' "$R/var/lib/histo-appliance")" = "750 $SVC:$SVC"
+  test "$(rstat '%a %U:%G' /var/lib/histo-appliance)" = "750 $SVC:$SVC"
 conffiles=$("${CH[@]}" dpkg-query -W -f='${Conffiles}' $PKG || true)
 echo "  conffiles:$conffiles"
 check "/etc/histo-appliance/config.toml is a conffile" grep -q /etc/histo-appliance/config.toml <<<"$conffiles"
 check "config.toml is root-owned and readable (0644)" \
-  test "$(stat -c '%a %U' "$R/etc/histo-appliance/config.toml")" = "644 root"
+  test "$(rstat '%a %U' /etc/histo-appliance/config.toml)" = "644 root"
 echo "  venv python -> $(readlink "$R/opt/venvs/histo-appliance/bin/python"); /usr/bin/histo-appliance -> $(readlink "$R/usr/bin/histo-appliance")"
-check "venv python is a symlink to the system python3.11" \
-  test "$(readlink -f "$R/opt/venvs/histo-appliance/bin/python")" = "$(readlink -f "$R/usr/bin/python3.11")"
+check "venv python is a symlink to the system python3.11" test "$("${CH[@]}" readlink -f \
+  /opt/venvs/histo-appliance/bin/python)" = "$("${CH[@]}" readlink -f /usr/bin/python3.11)"
 check "/usr/bin/histo-appliance runs (--version)" "${CH[@]}" histo-appliance --version
 check "no TensorFlow/Keras in the venv" \
   sh -c "! ls '$R'/opt/venvs/histo-appliance/lib/python3.11/site-packages | grep -Eiq '^(tensorflow|keras|tf_keras)'"
-listing=$(dpkg-deb -c "$DEB_FILE")
-check "no trainer command in the package" bash -c '! grep -q bin/histo-appliance-train <<<"$1"' _ "$listing"
-check "no float model (.keras) in the package" bash -c '! grep -q "[.]keras$" <<<"$1"' _ "$listing"
+dpkg-deb -c "$DEB_FILE" >"$W/out/contents.txt"
+check "no trainer command in the package" bash -c '! grep -q bin/histo-appliance-train "$1"' _ "$W/out/contents.txt"
+check "no float model (.keras) in the package" bash -c '! grep -q "[.]keras$" "$1"' _ "$W/out/contents.txt"
 for u in histo-appliance-kiosk.service histo-appliance-watch.service; do
   check "unit /usr/lib/systemd/system/$u" test -f "$R/usr/lib/systemd/system/$u"
 done
@@ -189,11 +190,11 @@ else
   fail "scan of demo/usb as $SVC"
 fi
 DB=/var/lib/histo-appliance/appliance.db
-echo "  $DB: $(stat -c '%a %U:%G' "$R$DB" 2>/dev/null || echo missing)"
-check "the database is the configured one, owned by $SVC" test "$(stat -c %U "$R$DB")" = "$SVC"
+echo "  $DB: $(rstat '%a %U:%G' "$DB")"
+check "the database is the configured one, owned by $SVC" test "$(rstat %U "$DB")" = "$SVC"
 if "${AS[@]}" histo-appliance report 1 >"$W/out/report.txt" 2>&1; then
   pdf=$(find "$R/var/lib/histo-appliance/reports" -name '*.pdf' | head -n1)
-  check "report 1 as $SVC: ${pdf#"$R"} ($(stat -c '%a %U' "$pdf" 2>/dev/null))" test -s "$pdf"
+  check "report 1 as $SVC: ${pdf#"$R"} ($(rstat '%a %U' "${pdf#"$R"}"))" test -s "$pdf"
 else
   fail "report 1 as $SVC: $(tr '\n' ' ' <"$W/out/report.txt")"
 fi
@@ -209,7 +210,10 @@ rc=$?
 set -e
 tail -n 8 "$W/out/gui.log" | sed 's/^/    /'
 if [ "$rc" = 0 ]; then
-  RESULTS+=("PASS  kiosk offscreen as $SVC (native): $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"READY=1 after {r["ready_notify_s"]} s, kiosk ready line after {r["ready_line_s"]} s")' "$W/out/gui.json")")
+  RESULTS+=("PASS  kiosk offscreen as $SVC (native): $(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("READY=1 after", r["ready_notify_s"], "s, kiosk ready line after", r["ready_line_s"], "s")' "$W/out/gui.json")")
 else
   fail "kiosk offscreen as $SVC: $(cat "$W/out/gui.json")"
 fi
@@ -247,11 +251,19 @@ fi
 say "install over a database an earlier version left (git $OLD_REF)"
 old="$W/old"
 rm -rf "$old" && mkdir -p "$old"
-git -C "$REPO" archive "$OLD_REF" appliance | tar -x -C "$old"
+git -C "$REPO" archive "$OLD_REF" appliance models/idc-mobilenetv2/model.tflite \
+  models/idc-mobilenetv2/card.json | tar -x -C "$old"
 mkdir -p "$W/old-stick" && cp -r "$REPO/demo/usb/damaged-example" "$REPO/demo/usb/patient-9036" "$W/old-stick/"
-PYTHONPATH="$old" "$X86_PYTHON" - "$old/appliance.db" "$W/old-stick" "$R$M" <<'EOF'
+"$X86_PYTHON" - "$old" "$old/appliance.db" "$W/old-stick" "$old/models/idc-mobilenetv2" <<'EOF'
 import sys
 from pathlib import Path
+
+# The earlier version's code first, before the checkout (the current directory, or an editable
+# install's import hook) could provide the package.
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()]
+sys.path.insert(0, sys.argv.pop(1))
+for name in [m for m in sys.modules if m == "appliance" or m.startswith("appliance.")]:
+    del sys.modules[name]
 from appliance.config import load_config
 from appliance.runtime import open_analyzer
 from appliance.store import Store
@@ -265,6 +277,8 @@ with Store.open(db) as store:
     store.add_review(image.id, reviewer="Dr Old", agreed=False,
                      corrected_decision="benign", note="made by the earlier version")
     store.set_setting("proof", "kept", actor="prove")
+import appliance
+print(f"  earlier database made by appliance {appliance.__version__} from {appliance.__file__}")
 EOF
 counts() { # counts DB -> "user_version=N scans=N images=N reviews=N audit=N settings=N"
   python3 - "$1" <<'EOF'

@@ -8,7 +8,8 @@
 #
 # Environment: DEB=<file> (use this .deb instead of dist/...), N_IMAGES (default 6, incl. the
 # damaged one), GUI_LINGER (s the GUI keeps running after ready, default 10), X86_PYTHON (the
-# reference interpreter, default .venv/bin/python), MIRROR, KEEP=1 (keep build/prove/<suite>-arm64).
+# reference interpreter, default .venv/bin/python), QEMU_MODE (chroot: qemu inside the root,
+# the default; L: qemu -L ROOT from the host), MIRROR, KEEP=1 (keep build/prove/<suite>-arm64).
 # Roots are cached in build/roots/<suite>-arm64 (gitignored). See packaging/prove/README.md.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -25,6 +26,8 @@ N_IMAGES="${N_IMAGES:-6}"
 GUI_LINGER="${GUI_LINGER:-10}"
 X86_PYTHON="${X86_PYTHON:-$REPO/.venv/bin/python}"
 VENV=/opt/venvs/histo-appliance
+MODE="${QEMU_MODE:-chroot}"
+case "$MODE" in chroot | L) ;; *) die "QEMU_MODE is chroot or L" ;; esac
 command -v "$QEMU" >/dev/null || die "$QEMU not found (apt-get install qemu-user-static)"
 command -v mmdebstrap >/dev/null || die "mmdebstrap not found (apt-get install mmdebstrap)"
 [ -x "$X86_PYTHON" ] || die "no x86 reference interpreter at $X86_PYTHON (run scripts/setup-env.sh gui)"
@@ -42,6 +45,30 @@ guest_file() {
     case "$link" in /*) path="$link" ;; *) path="$(dirname "$path")/$link" ;; esac
   done
   echo "$root$path"
+}
+
+# A Pi 4's /sys/devices/system/cpu, as far as the cpuinfo library inside XNNPACK reads it
+# (possible/present CPUs, frequencies, topology). Without it (chroot mode has no /sys) XNNPACK
+# logs "Error in cpuinfo: failed to parse both lists of possible and present processors" and
+# the int8 model computes different numbers (p_malignant off by up to 1e-2); with the host's
+# own /sys it would see the host's CPU count.
+make_pi4_sys_cpu() {
+  local d="$1" i f
+  rm -rf "$d"
+  mkdir -p "$d"
+  for f in possible present online; do echo 0-3 >"$d/$f"; done
+  echo 3 >"$d/kernel_max"
+  for i in 0 1 2 3; do
+    mkdir -p "$d/cpu$i/cpufreq" "$d/cpu$i/topology"
+    echo 1 >"$d/cpu$i/online"
+    echo 1800000 >"$d/cpu$i/cpufreq/cpuinfo_max_freq"
+    echo 600000 >"$d/cpu$i/cpufreq/cpuinfo_min_freq"
+    echo 0 >"$d/cpu$i/topology/physical_package_id"
+    echo "$i" >"$d/cpu$i/topology/core_id"
+    echo 0-3 >"$d/cpu$i/topology/core_siblings_list"
+    echo 0-3 >"$d/cpu$i/topology/package_cpus_list"
+    echo "$i" >"$d/cpu$i/topology/thread_siblings_list"
+  done
 }
 
 build_deb_if_missing() {
@@ -72,14 +99,15 @@ prove_suite() {
   echo "Depends (first alternatives): ${deps[*]}"
 
   say "$suite arm64: the root (mmdebstrap --variant=extract, cached)"
-  ROOT=$(ensure_root "$suite-arm64" "$suite" arm64 extract "python$py" "${deps[@]}")
+  # libc-bin is Essential (on every Pi) but no dependency: it holds the C.UTF-8 locale Qt wants.
+  ROOT=$(ensure_root "$suite-arm64" "$suite" arm64 extract libc-bin "python$py" "${deps[@]}")
   echo "root: $ROOT ($(du -sh "$ROOT" | cut -f1)); python: $(ls "$ROOT/usr/bin/python$py")"
 
   say "$suite arm64: dpkg --root (a throwaway overlay of the root)"
   local R2
   R2=$(overlay "$ROOT" "$W/ov-dpkg")
   if dpkg --root="$R2" --force-depends -i "$deb" >"$W/out/dpkg-root.log" 2>&1; then
-    result "$suite" ok "dpkg --root -i: installed, maintainer scripts ran (unexpected without binfmt)"
+    result "$suite" ok "dpkg --root -i: installed and configured (no maintainer script had to run)"
   else
     tail -n 8 "$W/out/dpkg-root.log" | sed 's/^/    /'
     local state
@@ -108,25 +136,48 @@ prove_suite() {
   else
     result "$suite" FAIL "venv layout: shebang '$shebang', python -> '$pytarget'"
   fi
-  # A Pi 4's /proc/cpuinfo over the host's (LiteRT >= 2.2 parses it; the x86 one crashes it).
-  mount --bind "$PROVE_DIR/pi4-cpuinfo" /proc/cpuinfo
-  grep -m1 '^Model' /proc/cpuinfo
-
-  # The guest's python: started as its venv path (argv[0], as the kernel would from the
-  # shebang), so it finds $VENV/pyvenv.cfg and $VENV's site-packages; -L makes every absolute
-  # path the guest opens resolve inside the root first.
+  # Two ways to run the guest; both put a Pi 4's /proc/cpuinfo where the guest reads it
+  # (LiteRT >= 2.2 parses it and aborts on the host's x86 one).
+  # chroot (default): the static qemu runs inside the root, so every path -- the venv's
+  #   python -> /usr/bin/python3.X symlink included -- resolves in the root exactly as on a Pi
+  #   and nothing can be written to the host; the work folder is bind-mounted at its own path.
+  # L: `qemu -L ROOT` from the host. qemu opens its program on the host, so the venv's absolute
+  #   symlink would lead to the host's x86 python ("Invalid ELF image"): we start the root's
+  #   python3.X and give it the venv path as argv[0] (-0), which is how it finds pyvenv.cfg.
+  #   A path absent from the root falls through to the host's file system (reads and writes).
+  make_pi4_sys_cpu "$W/sys-cpu"
   local host_py
   host_py=$(guest_file "$R" "$VENV/bin/python")
-  local -a APP=("$QEMU" -cpu cortex-a72 -L "$R" -0 "$VENV/bin/python" "$host_py" "$VENV/bin/histo-appliance")
+  local -a APP PY
+  if [ "$MODE" = chroot ]; then
+    install -D -m 0755 "$(command -v "$QEMU")" "$R/usr/local/bin/qemu-aarch64-static"
+    mkdir -p "$R/proc" "$R/dev" "$R$W"
+    mount -t proc proc "$R/proc"
+    mount --bind "$PROVE_DIR/pi4-cpuinfo" "$R/proc/cpuinfo"
+    mkdir -p "$R/sys"
+    mount -t sysfs -o ro sysfs "$R/sys"
+    mount --bind "$W/sys-cpu" "$R/sys/devices/system/cpu"
+    mount --rbind /dev "$R/dev"
+    mount --bind "$W" "$R$W"
+    PY=("$(command -v chroot)" "$R" /usr/local/bin/qemu-aarch64-static -cpu cortex-a72 "$VENV/bin/python")
+    grep -m1 '^Model' "$R/proc/cpuinfo"
+  else
+    mount --bind "$PROVE_DIR/pi4-cpuinfo" /proc/cpuinfo
+    mount --bind "$W/sys-cpu" /sys/devices/system/cpu
+    PY=("$QEMU" -cpu cortex-a72 -L "$R" -0 "$VENV/bin/python" "$host_py")
+    grep -m1 '^Model' /proc/cpuinfo
+  fi
+  # The console script run by the venv's python: what the kernel does with its shebang.
+  APP=("${PY[@]}" "$VENV/bin/histo-appliance")
   local -a ENV=(env -i PATH=/usr/bin:/bin HOME=/var/lib/histo-appliance LANG=C.UTF-8
     XDG_RUNTIME_DIR="$W/xdg" QT_QPA_PLATFORM=offscreen)
   mkdir -p "$W/xdg" && chmod 700 "$W/xdg"
   local -a CONF=()
   [ -f "$R/etc/histo-appliance/config.toml" ] && CONF=(--config /etc/histo-appliance/config.toml)
 
-  say "$suite arm64: python and the platform it sees"
-  "${ENV[@]}" "$QEMU" -cpu cortex-a72 -L "$R" -0 "$VENV/bin/python" "$host_py" -c \
-    'import sys, platform; print(sys.version.split()[0], platform.machine(), "prefix", sys.prefix, "base", sys.base_prefix)'
+  say "$suite arm64: python and the platform it sees (qemu mode: $MODE)"
+  "${ENV[@]}" "${PY[@]}" -c \
+    'import sys, platform; print(sys.version.split()[0], platform.machine(), platform.libc_ver()[1], "prefix", sys.prefix, "base", sys.base_prefix)'
 
   say "$suite arm64: doctor"
   local t0 rc
@@ -173,7 +224,7 @@ prove_suite() {
   cp -r "$W/stick" "$W/sticks/demo-stick"
   set +e
   "${ENV[@]}" python3 "$PROVE_DIR/kiosk_ready.py" --timeout 900 --linger "$GUI_LINGER" \
-    --log "$W/out/gui.log" --result "$W/out/gui.json" -- \
+    --log "$W/out/gui.log" --result "$W/out/gui.json" --socket "$W/notify" -- \
     "${APP[@]}" "${CONF[@]}" gui --kiosk --mock-usb "$W/sticks" --db "$W/out/gui.db"
   rc=$?
   set -e
@@ -187,7 +238,7 @@ prove_suite() {
     result "$suite" FAIL "gui: READY=1 ${ready_n}, line ${ready_l}, exit/alive see $W/out/gui.json"
   fi
 
-  umount /proc/cpuinfo
+  [ "$MODE" = chroot ] || umount /proc/cpuinfo /sys/devices/system/cpu
   # With `qemu -L`, a path absent from the root falls through to the host: make sure nothing did.
   local leaked=""
   for p in /var/lib/histo-appliance /etc/histo-appliance /opt/venvs/histo-appliance /usr/share/histo-appliance; do
@@ -196,7 +247,7 @@ prove_suite() {
   if [ -n "$leaked" ]; then
     result "$suite" WARN "host paths exist (written through qemu -L, or installed on the host):$leaked"
   fi
-  umount "$R"
+  umount -R "$R"
   [ "${KEEP:-}" = 1 ] || rm -rf "$W/ov" "$W/ov-dpkg"
 }
 
