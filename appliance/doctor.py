@@ -186,13 +186,22 @@ def _usb(config: Config, polkit_rule: Path = POLKIT_RULE) -> str:
             f"udev available, {len(present)} USB stick(s) mounted now, but udisksctl is missing:"
             " sticks plugged in will not be mounted (sudo apt-get install udisks2)"
         )
-    if not polkit_rule.exists():
+    if not _installed(polkit_rule):
         raise ApplianceError(
             f"udev and udisks2 available, {len(present)} USB stick(s) mounted now, but the"
             f" polkit rule {polkit_rule} is missing: the service user may not mount sticks"
             " (reinstall the histo-appliance package)"
         )
     return f"udev and udisks2 available; {len(present)} USB stick(s) mounted now"
+
+
+def _installed(path: Path) -> bool:
+    """True when ``path`` exists; polkit's rules folder is readable by polkitd alone (0700), so
+    for other users an unreadable folder counts as "installed by the package" rather than fail."""
+    try:
+        return path.exists()
+    except PermissionError:
+        return True
 
 
 def _gui() -> str:
@@ -204,16 +213,38 @@ def _gui() -> str:
 
 
 def _no_tensorflow() -> str:
-    """Import the runtime in a fresh interpreter: this process may have loaded anything."""
+    """Import the runtime in a fresh interpreter: this process may have loaded anything.
+
+    Where no child process can start (qemu-user without binfmt_misc), the same imports are done
+    here instead, and the line says so."""
+    from appliance.qtplugins import EXEC_FAILED
+
     probe = (
         "import sys, appliance.runtime, appliance.cli, appliance.report;"
         "print(','.join(n for n in ('tensorflow', 'keras') if n in sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+        )
+        started = not (result.returncode == EXEC_FAILED and not result.stderr.strip())
+    except OSError:
+        started = False
+    if not started:
+        import appliance.cli
+        import appliance.report
+        import appliance.runtime  # noqa: F401
+
+        loaded = [n for n in ("tensorflow", "keras") if n in sys.modules]
+        if loaded:
+            raise ApplianceError(f"the runtime loads {', '.join(loaded)}; it must not")
+        return (
+            "the runtime does not load TensorFlow or Keras"
+            " (checked in this process: a child process could not be started)"
+        )
     if result.returncode != 0:
-        raise ApplianceError(f"the runtime does not import: {result.stderr.strip()[-300:]}")
+        reason = result.stderr.strip()[-300:] or f"exit status {result.returncode}"
+        raise ApplianceError(f"the runtime does not import: {reason}")
     if result.stdout.strip():
         raise ApplianceError(f"the runtime loads {result.stdout.strip()}; it must not")
     return "the runtime does not load TensorFlow or Keras"

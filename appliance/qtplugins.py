@@ -163,6 +163,10 @@ def plugin_files(platform: str, plugins: Path) -> list[Path]:
     return files
 
 
+# The exit status a shell or posix_spawn gives a child whose program could not be executed.
+EXEC_FAILED = 127
+
+
 def _dlopen_in_child(paths: list[Path], python: str) -> dict[str, str | None]:
     done = subprocess.run(
         [python, "-c", _PROBE, *map(str, paths)],
@@ -171,6 +175,10 @@ def _dlopen_in_child(paths: list[Path], python: str) -> dict[str, str | None]:
         timeout=60,
         check=False,
     )
+    if done.returncode == EXEC_FAILED and not done.stdout and not done.stderr.strip():
+        # glibc's posix_spawn reports a failed exec as the child's status 127 (Python 3.13 uses
+        # it): the same situation as an OSError from exec, so the caller falls back alike.
+        raise OSError(f"{python} could not be started (exit status {EXEC_FAILED})")
     if done.returncode != 0:
         tail = (done.stderr.strip() or f"exit status {done.returncode}")[-300:]
         raise RuntimeError(f"the loading test itself failed: {tail}")

@@ -197,3 +197,34 @@ def test_the_model_line_says_where_the_model_comes_from(tmp_path: Path) -> None:
         model=tmp_path / "m" / "current", model_pinned=False, models_dir=tmp_path / "m"
     )
     assert "model install" in doctor._model_origin(installed)
+
+
+def test_an_unreadable_polkit_folder_counts_as_installed(tmp_path: Path, monkeypatch) -> None:
+    """/usr/share/polkit-1/rules.d is polkitd's alone (0700): the service user gets EACCES."""
+
+    class Unreadable(type(tmp_path)):
+        def exists(self, *args, **kwargs) -> bool:
+            raise PermissionError(13, "Permission denied", str(self))
+
+    assert doctor._installed(Unreadable(tmp_path / "rules.d" / "50-histo-appliance.rules"))
+    assert not doctor._installed(tmp_path / "absent.rules")
+
+
+def _no_child_processes(*args, **kwargs):
+    raise OSError(8, "Exec format error")
+
+
+def test_without_child_processes_tensorflow_is_checked_here(monkeypatch) -> None:
+    monkeypatch.setattr(subprocess, "run", _no_child_processes)
+    assert "checked in this process" in doctor._no_tensorflow()
+
+
+def test_a_child_that_could_not_exec_is_recognised(monkeypatch) -> None:
+    """posix_spawn (Python 3.13) reports a failed exec as exit status 127 with no output."""
+    failed = subprocess.CompletedProcess(
+        args=[], returncode=qtplugins.EXEC_FAILED, stdout="", stderr=""
+    )
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)
+    assert "checked in this process" in doctor._no_tensorflow()
+    with pytest.raises(OSError):
+        qtplugins._dlopen_in_child([Path("/nonexistent.so")], "python")
