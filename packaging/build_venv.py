@@ -34,8 +34,8 @@ SHARE = "share/histo-appliance"
 SYSTEM_SHARE = "/usr/share/histo-appliance"
 # Left out of the package (paths under the venv; {site} = site-packages): the trainer (a
 # workstation tool that needs TensorFlow), Qt's developer tools, build-time headers and QML
-# modules (the kiosk is a Qt Widgets app and runs none of them), and LiteRT's ahead-of-time
-# compilers for phone NPUs (the appliance runs the CPU interpreter): about 85 MB installed.
+# modules (the kiosk is a Qt Widgets app and runs none of them), and LiteRT's NPU vendor plugins
+# and ahead-of-time compiler (the appliance runs the CPU interpreter): about 85 MB installed.
 PRUNE = (
     "bin/histo-appliance-train",
     "{site}/appliance/trainer",
@@ -51,7 +51,7 @@ PRUNE = (
     "{site}/PySide6/include",
     "{site}/PySide6/typesystems",
     "{site}/PySide6/glue",
-    "{site}/ai_edge_litert/vendors/*/compiler",
+    "{site}/ai_edge_litert/vendors",
     "{site}/ai_edge_litert/tools/apply_plugin_main",
 )
 
@@ -101,9 +101,10 @@ def install_wheels(wheels: list[Path], root: Path, venv: str, python: str) -> No
         script_kind="posix",
         destdir=str(root),
     )
+    metadata = {"INSTALLER": b"histo-appliance-deb\n"}
     for wheel in wheels:
         with WheelFile.open(wheel) as source:
-            install(source, destination, additional_metadata={"INSTALLER": b"histo-appliance-deb\n"})
+            install(source, destination, additional_metadata=metadata)
 
 
 def move_shared_data(root: Path, venv: str) -> None:

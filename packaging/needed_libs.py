@@ -10,6 +10,10 @@ sonames that must come from the system.
 
     python3 packaging/needed_libs.py /tmp/root/opt/venvs/histo-appliance
     python3 packaging/needed_libs.py --glibc build/wheelhouse/bookworm-arm64   # e.g. 2.31
+    python3 packaging/needed_libs.py --depends bookworm <venv>   # Debian packages, one line
+
+``--depends`` is what debian/rules puts in the package's Depends: every soname must have a
+package in PACKAGE_OF (a new one stops the build, so a lock update cannot drop a library).
 """
 
 from __future__ import annotations
@@ -45,7 +49,49 @@ ROOTS = (
     "PySide6/Qt/plugins/iconengines/*.so",
 )
 # Part of libc6 / libgcc / libstdc++, present on every Debian system.
-BASE = re.compile(r"^(ld-linux.*|libc|libm|libdl|libpthread|librt|libresolv|libutil|libgcc_s|libstdc\+\+)\.so")
+BASE = re.compile(
+    r"^(ld-linux.*|libc|libm|libdl|libpthread|librt|libresolv|libutil|libgcc_s|libstdc\+\+)\.so"
+)
+# soname -> Debian package (Bookworm's name; TRIXIE_RENAMES for the t64 transition). Names checked
+# in both suites' arm64 package indexes.
+PACKAGE_OF = {
+    "libEGL.so.1": "libegl1",
+    "libGL.so.1": "libgl1",
+    "libICE.so.6": "libice6",
+    "libSM.so.6": "libsm6",
+    "libX11.so.6": "libx11-6",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libdbus-1.so.3": "libdbus-1-3",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6",
+    "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0",
+    "libgobject-2.0.so.0": "libglib2.0-0",
+    "libgio-2.0.so.0": "libglib2.0-0",
+    "libwayland-client.so.0": "libwayland-client0",
+    "libwayland-cursor.so.0": "libwayland-cursor0",
+    "libwayland-egl.so.1": "libwayland-egl1",
+    "libxcb.so.1": "libxcb1",
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-glx.so.0": "libxcb-glx0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libz.so.1": "zlib1g",
+    "libzstd.so.1": "libzstd1",
+}
+TRIXIE_RENAMES = {"libglib2.0-0": "libglib2.0-0t64"}
 NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[(.+)\]")
 
 
@@ -93,9 +139,25 @@ def glibc_floor(wheelhouse: Path) -> str:
     return f"2.{floor}"
 
 
+def debian_depends(venv: Path, suite: str) -> list[str]:
+    """The Debian packages that provide the venv's system libraries, in the suite's names."""
+    libraries = system_libraries(venv)
+    unknown = sorted(set(libraries) - set(PACKAGE_OF))
+    if unknown:
+        raise SystemExit(
+            f"needed_libs: no Debian package known for {', '.join(unknown)} "
+            f"(needed by {sorted(libraries[unknown[0]])[0]}): add it to PACKAGE_OF"
+        )
+    renames = TRIXIE_RENAMES if suite == "trixie" else {}
+    return sorted({renames.get(PACKAGE_OF[s], PACKAGE_OF[s]) for s in libraries})
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--glibc"]:
         print(glibc_floor(Path(sys.argv[2])))
+        return 0
+    if sys.argv[1:2] == ["--depends"]:
+        print(", ".join(debian_depends(Path(sys.argv[3]), sys.argv[2])))
         return 0
     venv = Path(sys.argv[1] if len(sys.argv) > 1 else "/opt/venvs/histo-appliance")
     for soname, users in sorted(system_libraries(venv).items()):

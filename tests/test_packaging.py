@@ -8,6 +8,7 @@ without PyPI, those tests skip with the reason. lintian runs when it is installe
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -235,3 +236,31 @@ def test_deb_is_lintian_clean(deb: Path) -> None:
         capture_output=True, text=True, timeout=600, check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+@needs_deb_tools
+def test_deb_depends_cover_the_libraries_its_modules_load(deb: Path, tmp_path: Path) -> None:
+    """Each system library the runtime's modules and Qt's platform plugins need (ELF NEEDED,
+    packaging/needed_libs.py) comes from a package in Depends — checked for the libraries this
+    host has, through dpkg -S."""
+    spec = importlib.util.spec_from_file_location(
+        "needed_libs", ROOT / "packaging" / "needed_libs.py"
+    )
+    assert spec and spec.loader
+    needed_libs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(needed_libs)
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
+    sonames = needed_libs.system_libraries(tmp_path / "opt/venvs/histo-appliance")
+    assert "libxcb-cursor.so.0" in sonames and "libwayland-client.so.0" in sonames
+    depends = {d.strip().split()[0] for d in _field(deb, "Depends").split(",")}
+    checked = 0
+    for soname in sonames:
+        owner = subprocess.run(
+            ["dpkg", "-S", f"*/{soname}"], capture_output=True, text=True, check=False
+        )
+        if owner.returncode != 0:
+            continue  # not installed on this host: nothing to compare with
+        packages = {line.split(":")[0] for line in owner.stdout.splitlines()}
+        assert packages & depends, f"{soname} comes from {packages}, none of which is in Depends"
+        checked += 1
+    assert checked >= len(sonames) // 2, "too few of the libraries could be checked here"
