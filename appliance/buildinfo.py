@@ -60,9 +60,9 @@ class ClockStatus:
     def advice(self) -> str:
         """What the admin does about a wrong clock (there is no network to ask)."""
         return (
-            "Set the date and time by hand, e.g. sudo date -s '2027-01-31 14:05' (or sudo"
-            " timedatectl set-time '2027-01-31 14:05'), then sudo fake-hwclock save so it"
-            " survives the next reboot."
+            "Set the date and time by hand, e.g. sudo date -s '2027-01-31 14:05', then sudo"
+            " fake-hwclock save so it survives the next reboot (timedatectl set-time refuses"
+            " while network time sync is on: run sudo timedatectl set-ntp false first)."
         )
 
 

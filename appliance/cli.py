@@ -7,8 +7,10 @@ traceback. ``--format json`` output is a stable contract for scripts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
@@ -115,6 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApplianceError as exc:
         print(f"histo-appliance: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except PermissionError as exc:
+        # e.g. /var/lib/histo-appliance is 0750 for the service user: say who may read it.
+        print(
+            f"histo-appliance: {exc.filename or exc} cannot be read by this user; run the command"
+            f" as the appliance's user: sudo -u histo-appliance histo-appliance {args.command}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (`histo-appliance history | head`): nothing left to say to it.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("histo-appliance: stopped", file=sys.stderr)
         return 130

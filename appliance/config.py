@@ -79,8 +79,14 @@ def model_candidates(models_dir: Path | None = None) -> list[Path]:
 
 
 def is_bundle(path: Path) -> bool:
-    """A folder with a card (cheap test; the sha256 is verified when the model is loaded)."""
-    return (Path(path) / "card.json").is_file()
+    """A folder with a card (cheap test; the sha256 is verified when the model is loaded).
+
+    A folder this user may not read (the service user's 0750 data folder, seen by another user)
+    holds no bundle for this user: the next place in the lookup is tried instead."""
+    try:
+        return (Path(path) / "card.json").is_file()
+    except OSError:
+        return False
 
 
 def shipped_model_path() -> Path | None:

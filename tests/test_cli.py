@@ -150,3 +150,32 @@ def test_watch_scans_each_stick_and_stops_cleanly_on_sigterm(
     assert "stick inserted: already-in" in out and "stick inserted: plugged-later" in out
     assert "stopped cleanly" in out
     assert len(list(reports.glob("scan-*.pdf"))) == 2
+
+
+def test_a_folder_this_user_may_not_read_is_a_message(capsys, monkeypatch, tmp_path) -> None:
+    """Another user than the service user meets /var/lib/histo-appliance (0750): words, exit 2."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/var/lib/histo-appliance/appliance.db")
+
+    monkeypatch.setattr("appliance.store.Store.open", refuse)
+    assert main(["history", "--db", str(tmp_path / "h.db")]) == 2
+    message = capsys.readouterr().err
+    assert "/var/lib/histo-appliance/appliance.db cannot be read by this user" in message
+    assert "sudo -u histo-appliance histo-appliance history" in message
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path: Path) -> None:
+    """`histo-appliance --help | head -1` style: the pipe closes early, the command ends quietly."""
+    db = tmp_path / "p.db"
+    code = (
+        "import sys; from appliance.cli import main\n"
+        "class Closed:\n"
+        "    def write(self, text): raise BrokenPipeError(32, 'Broken pipe')\n"
+        "    def flush(self): pass\n"
+        "    def fileno(self): return sys.__stdout__.fileno()\n"
+        f"sys.stdout = Closed(); raise SystemExit(main(['history', '--db', {str(db)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
