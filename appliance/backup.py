@@ -18,15 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.errors import ApplianceError, StoreError
-from appliance.ingest.mounts import MountEntry, MountTable
+from appliance.ingest.mounts import MountTable
 from appliance.ingest.stick_write import (
     AUTO,
     StickNotWritable,
-    copy_synced,
-    is_usb_block,
+    copy_onto_stick,
+    existing_ancestor,
     mount_holding,
     os_reason,
-    writable_stick,
+    stick_holding,
 )
 from appliance.ingest.udisks import Mounter
 
@@ -35,23 +35,9 @@ class BackupFailed(ApplianceError):
     """The backup could not be written where asked; the database itself is unchanged."""
 
 
-def _existing_ancestor(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def default_name(now: datetime | None = None) -> str:
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"histo-appliance-{moment}.db"
-
-
-def stick_of(path: Path, mounts: MountTable, sys_root: Path = Path("/sys")) -> MountEntry | None:
-    """The mount of the USB stick that holds ``path``, or None when it is not on a stick."""
-    entry = mount_holding(_existing_ancestor(path), mounts)
-    if entry is None or not entry.source.startswith("/dev/"):
-        return None
-    return entry if is_usb_block(entry.device_number, sys_root) else None
 
 
 def _copy_database(store, dest: Path) -> Path:
@@ -73,7 +59,7 @@ def _copy_database(store, dest: Path) -> Path:
 
 
 def _check_folder(dest: Path, mounts: MountTable) -> None:
-    folder = _existing_ancestor(dest.parent)
+    folder = existing_ancestor(dest.parent)
     entry = mount_holding(folder, mounts)
     if (entry is not None and entry.read_only) or not os.access(folder, os.W_OK):
         why = (
@@ -103,7 +89,7 @@ def backup_database(
     dest = Path(os.path.abspath(Path(destination).expanduser()))
     if dest.is_dir() or str(destination).endswith(os.sep):  # "sticks/LAB/" names a folder
         dest = dest / default_name()
-    stick = stick_of(dest, mounts, sys_root)
+    stick = stick_holding(dest, mounts, sys_root)
     with Store.open(database) as store:
         if stick is None:
             _check_folder(dest, mounts)
@@ -114,25 +100,22 @@ def backup_database(
         _copy_database(store, local)
         keep = f"A copy of the backup is kept on this appliance at {local}."
         try:
-            with writable_stick(
-                stick.mount_point,
-                label=stick.mount_point.name,
+            target, note = copy_onto_stick(
+                local,
+                dest,
+                stick,
                 purpose="backup",
-                removable=True,
                 audit=store.audit,
                 mounter=mounter,
                 mounts=mounts,
-            ) as session:
-                target = copy_synced(local, session.root / dest.relative_to(stick.mount_point))
+            )
         except StickNotWritable as exc:
             raise BackupFailed(f"{exc} The backup was not written to the stick. {keep}") from exc
         except OSError as exc:
             raise BackupFailed(
                 f"The backup could not be written to {dest}: {os_reason(exc)}. {keep}"
             ) from exc
-        if session.mount_point_after is not None:
-            target = session.mount_point_after / target.relative_to(session.root)
         store.audit("backup", destination=str(target), stick=stick.mount_point.name)
         with contextlib.suppress(OSError):
             local.unlink()
-        return target, session.note
+        return target, note

@@ -252,6 +252,8 @@ def cmd_history(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
+    from appliance.ingest.mounts import MountTable
+    from appliance.ingest.stick_write import stick_holding
     from appliance.report import write_scan_report
     from appliance.report.naming import report_path
     from appliance.runtime import device_name
@@ -260,10 +262,38 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
     with Store.open(config.database) as store:
         store.scan(args.scan_id)  # a clear error for an unknown scan, before any file is made
         device = device_name(config, store)
-        path = args.output or report_path(store, config.reports, args.scan_id, device)
-        write_scan_report(store, args.scan_id, path, device=device)
+        local = report_path(store, config.reports, args.scan_id, device)
+        output = Path(os.path.abspath(args.output)) if args.output else None
+        mounts = MountTable()
+        stick = stick_holding(output, mounts) if output else None
+        path = write_scan_report(
+            store, args.scan_id, output if stick is None and output else local, device=device
+        )
+        if stick is not None and output is not None:
+            path = _report_onto_stick(store, path, output, stick, mounts)
     print(f"report written: {Path(path).resolve()}")
     return EXIT_OK
+
+
+def _report_onto_stick(store, local: Path, output: Path, stick, mounts) -> Path:
+    """Sticks are read-only: the PDF is written on the appliance first, then copied onto the
+    stick in one explicit write step (the same one the GUI's "Copy PDF to stick" uses)."""
+    from appliance.ingest.stick_write import StickNotWritable, copy_onto_stick, os_reason
+
+    keep = f"The report is kept on this appliance at {local}."
+    try:
+        target, note = copy_onto_stick(
+            local, output, stick, purpose="report", audit=store.audit, mounts=mounts
+        )
+    except StickNotWritable as exc:
+        raise ApplianceError(f"{exc} The report was not written to the stick. {keep}") from exc
+    except OSError as exc:
+        raise ApplianceError(
+            f"The report could not be written to {output}: {os_reason(exc)}. {keep}"
+        ) from exc
+    if note:
+        print(note, file=sys.stderr)
+    return target
 
 
 def cmd_doctor(args: argparse.Namespace, config: Config) -> int:

@@ -417,3 +417,41 @@ def test_backup_to_a_read_only_folder_names_the_folder(tmp_path: Path) -> None:
     message = str(failed.value)
     assert "read-only" in message and str(target) in message
     assert "the appliance database (" not in message and "unchanged" in message
+
+
+def test_report_onto_a_read_only_stick(
+    stick: FakeUdisks, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """`histo-appliance report N -o /media/.../LAB/x.pdf`: the same write step as the GUI's."""
+    from appliance import cli
+    from appliance.ingest import mounts, stick_write
+    from appliance.store import Store
+
+    database = tmp_path / "data" / "appliance.db"
+    database.parent.mkdir()
+    with Store.open(database) as store:
+        scan_id = store.start_scan(
+            source="mock",
+            volume_label="LAB",
+            volume_path=str(stick.mount_point),
+            device="pi",
+            model_name="m",
+            model_version="1",
+            model_sha256="0" * 64,
+            backend="litert",
+            thresholds={"benign_below": 0.2, "malignant_at": 0.6},
+        )
+    monkeypatch.setattr(mounts, "MountTable", lambda: MountTable(stick.mountinfo))
+    monkeypatch.setattr(stick_write, "is_usb_block", lambda *args, **kwargs: True)
+    monkeypatch.setattr(stick_write, "default_mounter", lambda: stick)
+    target = stick.mount_point / "reports" / "scan.pdf"
+    argv = ["report", str(scan_id), "--db", str(database), "-o", str(target)]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert target.read_bytes().startswith(b"%PDF") and stick.mounted == READ_ONLY
+    assert ("mount", READ_WRITE) in stick.calls
+
+    stick.fail_on = {"mount-rw"}
+    assert cli.main([*argv[:-1], str(stick.mount_point / "again.pdf")]) == 2
+    message = capsys.readouterr().err
+    assert "not written to the stick" in message and "kept on this appliance at" in message
+    assert stick.mounted == READ_ONLY

@@ -62,6 +62,53 @@ def mount_holding(path: Path, mounts: MountTable) -> MountEntry | None:
     return best
 
 
+def existing_ancestor(path: Path) -> Path:
+    """``path`` or its nearest parent that exists (a file about to be written has none yet)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def stick_holding(
+    path: Path, mounts: MountTable, sys_root: Path = Path("/sys")
+) -> MountEntry | None:
+    """The mount of the USB stick that holds ``path``, or None when it is not on a stick."""
+    entry = mount_holding(existing_ancestor(path), mounts)
+    if entry is None or not entry.source.startswith("/dev/"):
+        return None
+    return entry if is_usb_block(entry.device_number, sys_root) else None
+
+
+def copy_onto_stick(
+    local: Path,
+    dest: Path,
+    stick: MountEntry,
+    *,
+    purpose: str,
+    audit: AuditFn | None = None,
+    mounter: Mounter | None = AUTO,
+    mounts: MountTable | None = None,
+) -> tuple[Path, str]:
+    """Copy the finished file ``local`` to ``dest`` on ``stick`` inside one write step.
+
+    Returns where the file is once the stick is read-only again, and the step's note (""
+    unless the stick was left writable or unmounted). Raises :class:`StickNotWritable` or
+    ``OSError``; the caller keeps ``local`` and says where it is."""
+    with writable_stick(
+        stick.mount_point,
+        label=stick.mount_point.name,
+        purpose=purpose,
+        removable=True,
+        audit=audit,
+        mounter=mounter,
+        mounts=mounts,
+    ) as session:
+        target = copy_synced(local, session.root / dest.relative_to(stick.mount_point))
+    if session.mount_point_after is not None:
+        target = session.mount_point_after / target.relative_to(session.root)
+    return target, session.note
+
+
 def is_usb_block(device_number: tuple[int, int], sys_root: Path = Path("/sys")) -> bool:
     """True when the block device sits on a USB bus (its sysfs path runs through ``usbN``)."""
     major, minor = device_number
