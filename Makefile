@@ -7,6 +7,8 @@
 #   make lock                         regenerate packaging/locks/*.txt (uv, pinned)
 #   make wheel                        dist/histo_appliance-<version>-py3-none-any.whl
 #   make lintian                      lintian on the .deb of ARCH/SUITE
+#   make offline ARCH=arm64           dist/histo-appliance-offline_<ver>+deb12_arm64/: the .deb and
+#                                     every Debian package it needs, with install.sh (no network)
 #
 # One .deb per (suite, architecture): the private venv is bound to the suite's Python minor version
 # (3.11 on Bookworm, 3.13 on Trixie: compiled extension modules are built for one), and its
@@ -36,7 +38,7 @@ BUILD_TOOLS := dpkg-buildpackage:dpkg-dev dh:debhelper /usr/bin/python3:python3 
   python3-pip:python3-pip python3-installer:python3-installer \
   python3-setuptools:python3-setuptools git:git
 
-.PHONY: deb debs wheel lock wheelhouse lintian build-deps clean
+.PHONY: deb debs offline wheel lock wheelhouse lintian build-deps clean
 
 deb: build-deps
 	@case "$(TARGET)" in bookworm-arm64|trixie-arm64|bookworm-amd64) ;; \
@@ -61,6 +63,9 @@ debs:
 	$(MAKE) deb ARCH=arm64 SUITE=bookworm
 	$(MAKE) deb ARCH=arm64 SUITE=trixie
 	$(MAKE) deb ARCH=amd64 SUITE=bookworm
+
+offline: deb
+	packaging/offline_bundle.sh $(TARGET)
 
 # Installs missing build tools from Debian's archive when root, else says what to install.
 build-deps:
@@ -92,4 +97,4 @@ lintian: $(DEB)
 	lintian --info --display-info $(DEB)
 
 clean:
-	rm -rf build/deb build/wheelhouse dist/*.deb
+	rm -rf build/deb build/wheelhouse build/apt dist/*.deb dist/histo-appliance-offline_*
