@@ -10,7 +10,9 @@
 # the Pi needs neither.
 #
 # Environment: DEB=<file> (default dist/histo-appliance_<ver>+debNN_<arch>.deb), MIRROR,
-# SECURITY_MIRROR, ROOTS (default build/offline-roots).
+# SECURITY_MIRROR, ROOTS (default build/offline-roots), EXTRA_SOURCES=<file of one-line
+# "deb [signed-by=...] URI SUITE COMPONENT" entries added to the archive lines, e.g. Raspberry
+# Pi's own archive where it is reachable, so the bundle carries Pi OS's builds (see README.md).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -35,6 +37,7 @@ esac
 for tool in mmdebstrap apt-ftparchive dpkg-deb; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install mmdebstrap apt-utils dpkg-dev)"
 done
+[ -z "${EXTRA_SOURCES:-}" ] || [ -f "$EXTRA_SOURCES" ] || die "EXTRA_SOURCES=$EXTRA_SOURCES: no such file"
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$REPO/appliance/__init__.py")
 DEB="${DEB:-$REPO/dist/histo-appliance_${VERSION}+${TAG}_${ARCH}.deb}"
 [ -f "$DEB" ] || die "no $DEB: build it first (make deb ARCH=$ARCH SUITE=$SUITE)"
@@ -49,6 +52,7 @@ sources() {
   printf 'deb [signed-by=%s] %s %s main\n' "$KEYRING" "$MIRROR" "$SUITE"
   printf 'deb [signed-by=%s] %s %s main\n' "$KEYRING" "$MIRROR" "$SUITE-updates"
   printf 'deb [signed-by=%s] %s %s-security main\n' "$KEYRING" "$SECURITY_MIRROR" "$SUITE"
+  if [ -n "${EXTRA_SOURCES:-}" ]; then grep -E '^deb ' "$EXTRA_SOURCES"; fi
 }
 
 # No rm -rf across a mount point: an interrupted mmdebstrap can leave /proc or /dev mounted
@@ -154,7 +158,7 @@ say "the local repository"
 B="$W/bundle/$NAME"
 safe_rm "$W/bundle"
 mkdir -p "$B/pool"
-cp "$W"/apt/cache/archives/*.deb "$B/pool/" 2>/dev/null || true
+mv "$W"/apt/cache/archives/*.deb "$B/pool/" 2>/dev/null || true
 cp "$DEB" "$B/pool/"
 sed -e "s/@SUITE@/$SUITE/" -e "s/@ARCH@/$ARCH/" -e "s/@VERSION@/$VERSION+$TAG/" "$HERE/install.sh" >"$B/install.sh"
 chmod 0755 "$B/install.sh"
