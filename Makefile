@@ -7,8 +7,8 @@
 #   make lock                         regenerate packaging/locks/*.txt (uv, pinned)
 #   make wheel                        dist/histo_appliance-<version>-py3-none-any.whl
 #   make lintian                      lintian on the .deb of ARCH/SUITE
-#   make offline ARCH=arm64           dist/histo-appliance-offline_<ver>+deb12_arm64/: the .deb and
-#                                     every Debian package it needs, with install.sh (no network)
+#   make offline ARCH=arm64           the .deb + every Debian package it needs, for a machine
+#                                     without network (packaging/offline/README.md; root)
 #
 # One .deb per (suite, architecture): the private venv is bound to the suite's Python minor version
 # (3.11 on Bookworm, 3.13 on Trixie: compiled extension modules are built for one), and its
@@ -65,7 +65,7 @@ debs:
 	$(MAKE) deb ARCH=amd64 SUITE=bookworm
 
 offline: deb
-	packaging/offline_bundle.sh $(TARGET)
+	packaging/offline/bundle.sh $(SUITE) $(ARCH)
 
 # Installs missing build tools from Debian's archive when root, else says what to install.
 build-deps:
@@ -97,4 +97,4 @@ lintian: $(DEB)
 	lintian --info --display-info $(DEB)
 
 clean:
-	rm -rf build/deb build/wheelhouse build/apt dist/*.deb dist/histo-appliance-offline_*
+	rm -rf build/deb build/wheelhouse dist/*.deb
