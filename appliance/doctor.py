@@ -231,6 +231,11 @@ def _no_tensorflow() -> str:
     except OSError:
         started = False
     if not started:
+        if any(n in sys.modules for n in ("tensorflow", "keras")):
+            raise ApplianceError(
+                "cannot be checked: no child process can start, and this process had already"
+                " loaded TensorFlow before the check"
+            )
         import appliance.cli
         import appliance.report
         import appliance.runtime  # noqa: F401

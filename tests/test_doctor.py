@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,9 +215,19 @@ def _no_child_processes(*args, **kwargs):
     raise OSError(8, "Exec format error")
 
 
+def _forget_tensorflow(monkeypatch) -> None:
+    """Earlier tests in this process may have loaded TensorFlow (the trainer's tests)."""
+    for name in ("tensorflow", "keras"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+
 def test_without_child_processes_tensorflow_is_checked_here(monkeypatch) -> None:
     monkeypatch.setattr(subprocess, "run", _no_child_processes)
+    _forget_tensorflow(monkeypatch)
     assert "checked in this process" in doctor._no_tensorflow()
+    monkeypatch.setitem(sys.modules, "keras", object())
+    with pytest.raises(doctor.ApplianceError, match="already loaded TensorFlow"):
+        doctor._no_tensorflow()
 
 
 def test_a_child_that_could_not_exec_is_recognised(monkeypatch) -> None:
@@ -225,6 +236,7 @@ def test_a_child_that_could_not_exec_is_recognised(monkeypatch) -> None:
         args=[], returncode=qtplugins.EXEC_FAILED, stdout="", stderr=""
     )
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: failed)
+    _forget_tensorflow(monkeypatch)
     assert "checked in this process" in doctor._no_tensorflow()
     with pytest.raises(OSError):
         qtplugins._dlopen_in_child([Path("/nonexistent.so")], "python")
