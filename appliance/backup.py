@@ -21,7 +21,6 @@ from appliance.errors import ApplianceError, StoreError
 from appliance.ingest.mounts import MountTable
 from appliance.ingest.stick_write import (
     AUTO,
-    StickNotWritable,
     copy_onto_stick,
     existing_ancestor,
     mount_holding,
@@ -98,23 +97,16 @@ def backup_database(
             return written, ""
         local = Path(database).resolve().parent / "backups" / dest.name
         _copy_database(store, local)
-        keep = f"A copy of the backup is kept on this appliance at {local}."
-        try:
-            target, note = copy_onto_stick(
-                local,
-                dest,
-                stick,
-                purpose="backup",
-                audit=store.audit,
-                mounter=mounter,
-                mounts=mounts,
-            )
-        except StickNotWritable as exc:
-            raise BackupFailed(f"{exc} The backup was not written to the stick. {keep}") from exc
-        except OSError as exc:
-            raise BackupFailed(
-                f"The backup could not be written to {dest}: {os_reason(exc)}. {keep}"
-            ) from exc
+        target, note = copy_onto_stick(
+            local,
+            dest,
+            stick,
+            purpose="backup",
+            audit=store.audit,
+            mounter=mounter,
+            mounts=mounts,
+            refused=BackupFailed,
+        )
         store.audit("backup", destination=str(target), stick=stick.mount_point.name)
         with contextlib.suppress(OSError):
             local.unlink()

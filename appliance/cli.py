@@ -278,19 +278,17 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
 def _report_onto_stick(store, local: Path, output: Path, stick, mounts) -> Path:
     """Sticks are read-only: the PDF is written on the appliance first, then copied onto the
     stick in one explicit write step (the same one the GUI's "Copy PDF to stick" uses)."""
-    from appliance.ingest.stick_write import StickNotWritable, copy_onto_stick, os_reason
+    from appliance.ingest.stick_write import copy_onto_stick
 
-    keep = f"The report is kept on this appliance at {local}."
-    try:
-        target, note = copy_onto_stick(
-            local, output, stick, purpose="report", audit=store.audit, mounts=mounts
-        )
-    except StickNotWritable as exc:
-        raise ApplianceError(f"{exc} The report was not written to the stick. {keep}") from exc
-    except OSError as exc:
-        raise ApplianceError(
-            f"The report could not be written to {output}: {os_reason(exc)}. {keep}"
-        ) from exc
+    target, note = copy_onto_stick(
+        local,
+        output,
+        stick,
+        purpose="report",
+        audit=store.audit,
+        mounts=mounts,
+        refused=ApplianceError,
+    )
     if note:
         print(note, file=sys.stderr)
     return target

@@ -88,22 +88,32 @@ def copy_onto_stick(
     audit: AuditFn | None = None,
     mounter: Mounter | None = AUTO,
     mounts: MountTable | None = None,
+    refused: type[ApplianceError] = StickNotWritable,
 ) -> tuple[Path, str]:
-    """Copy the finished file ``local`` to ``dest`` on ``stick`` inside one write step.
+    """Copy the finished file ``local`` (a ``purpose``: "backup", "report") to ``dest`` on
+    ``stick`` inside one write step.
 
     Returns where the file is once the stick is read-only again, and the step's note (""
-    unless the stick was left writable or unmounted). Raises :class:`StickNotWritable` or
-    ``OSError``; the caller keeps ``local`` and says where it is."""
-    with writable_stick(
-        stick.mount_point,
-        label=stick.mount_point.name,
-        purpose=purpose,
-        removable=True,
-        audit=audit,
-        mounter=mounter,
-        mounts=mounts,
-    ) as session:
-        target = copy_synced(local, session.root / dest.relative_to(stick.mount_point))
+    unless the stick was left writable or unmounted). When the stick cannot be written, raises
+    ``refused`` in words that say why and that ``local`` is kept on the appliance."""
+    keep = f"A copy of the {purpose} is kept on this appliance at {local}."
+    try:
+        with writable_stick(
+            stick.mount_point,
+            label=stick.mount_point.name,
+            purpose=purpose,
+            removable=True,
+            audit=audit,
+            mounter=mounter,
+            mounts=mounts,
+        ) as session:
+            target = copy_synced(local, session.root / dest.relative_to(stick.mount_point))
+    except StickNotWritable as exc:
+        raise refused(f"{exc} The {purpose} was not written to the stick. {keep}") from exc
+    except OSError as exc:
+        raise refused(
+            f"The {purpose} could not be written to {dest}: {os_reason(exc)}. {keep}"
+        ) from exc
     if session.mount_point_after is not None:
         target = session.mount_point_after / target.relative_to(session.root)
     return target, session.note
