@@ -38,3 +38,20 @@ def demo_stick(tmp_path: Path) -> Path:
     stick = tmp_path / "usb"
     shutil.copytree(DEMO_STICK, stick)
     return stick
+
+
+def start_test_scan(store, *, label: str = "S", **overrides) -> int:
+    """A scan row with plausible defaults; a test passes only what it is about."""
+    values = {
+        "source": "usb",
+        "volume_label": label,
+        "volume_path": f"/media/{label}",
+        "device": "pi",
+        "model_name": "m",
+        "model_version": "1",
+        "model_sha256": "a" * 64,
+        "backend": None,
+        "thresholds": {},
+    }
+    values.update(overrides)
+    return store.start_scan(**values)

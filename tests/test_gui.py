@@ -25,7 +25,7 @@ from appliance.gui import export  # noqa: E402
 from appliance.gui.app import create_window, show  # noqa: E402
 from appliance.gui.messages import Problem  # noqa: E402
 from appliance.store import Store  # noqa: E402
-from tests.conftest import DEMO_STICK, SHIPPED_MODEL, TINY_BUNDLE  # noqa: E402
+from tests.conftest import DEMO_STICK, SHIPPED_MODEL, TINY_BUNDLE, start_test_scan  # noqa: E402
 
 PIN = "2468"
 SCAN_TIMEOUT_MS = 120_000
@@ -599,16 +599,8 @@ def test_a_scan_made_with_a_wrong_clock_or_throttled_says_so(qtbot, tmp_path):
     from appliance.gui.state_views import ScanView
 
     with Store.open(tmp_path / "a.db") as store:
-        scan_id = store.start_scan(
-            source="usb",
-            volume_label="S",
-            volume_path="/media/S",
-            device="pi",
-            model_name="m",
-            model_version="1",
-            model_sha256="a" * 64,
-            backend=None,
-            thresholds={},
+        scan_id = start_test_scan(
+            store,
             clock_believable=False,
             throttled_at_start=0,
         )

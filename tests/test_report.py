@@ -15,6 +15,7 @@ from appliance.decision import Decision, case_verdict  # noqa: E402
 from appliance.report import RESEARCH_ONLY, ReportError, write_scan_report  # noqa: E402
 from appliance.report.pdf import fonts  # noqa: E402
 from appliance.store import NotFound, Store  # noqa: E402
+from tests.conftest import start_test_scan  # noqa: E402
 
 MODEL_SHA = "3f2a9c0d5b7e41a8" + "9" * 48
 MARKUP_NAME = "case1/<b>x</b>&<font>.png"
@@ -198,16 +199,9 @@ def test_missing_scan_and_unwritable_destination(store: Store, tmp_path: Path) -
 def test_report_says_when_the_clock_was_wrong_or_the_pi_throttled(
     store: Store, tmp_path: Path
 ) -> None:
-    scan_id = store.start_scan(
-        source="usb",
-        volume_label="S",
-        volume_path="/media/S",
-        device="pi",
-        model_name="m",
-        model_version="1",
+    scan_id = start_test_scan(
+        store,
         model_sha256=MODEL_SHA,
-        backend=None,
-        thresholds={},
         clock_believable=False,
         throttled_at_start=0,
         clock_note="clock reads 2020-01-01 10:00 UTC, EARLIER than 2026-11-30 12:00 UTC",

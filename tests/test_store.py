@@ -20,6 +20,7 @@ from appliance.store import (
     Store,
 )
 from appliance.store.database import translate
+from tests.conftest import start_test_scan
 
 MODEL_A = "a" * 64
 MODEL_B = "b" * 64
@@ -395,16 +396,9 @@ def test_schema_2_database_is_migrated_and_old_scans_say_unknown(tmp_path: Path)
 
 
 def test_scan_conditions_round_trip(store: Store) -> None:
-    scan_id = store.start_scan(
-        source="usb",
-        volume_label="S",
-        volume_path="/media/S",
-        device="pi",
-        model_name="m",
-        model_version="1",
+    scan_id = start_test_scan(
+        store,
         model_sha256=MODEL_A,
-        backend=None,
-        thresholds={},
         clock_believable=False,
         clock_note="clock reads 2020-01-01",
         throttled_at_start=0,
