@@ -18,7 +18,7 @@ from pathlib import Path
 
 from appliance.errors import ApplianceError
 from appliance.ingest import Volume
-from appliance.ingest.stick_write import StickNotWritable, copy_synced, os_reason, writable_stick
+from appliance.ingest.stick_write import StickNotWritable, os_reason, place_on_stick
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +70,22 @@ def copy_to_stick(
             store.audit(event, actor=actor, scan_id=scan_id, **payload)
 
     try:
-        with writable_stick(
+        target, stick = place_on_stick(
+            pdf,
             Path(volume.mount_point),
+            pdf.name,
             label=volume.label,
             purpose="report",
             removable=volume.source == "usb",
             audit=audit,
             read_only=lambda mount: is_read_only(mount),  # looked up per call (tests patch it)
-        ) as stick:
-            target = copy_synced(pdf, stick.root / pdf.name)
+        )
     except StickNotWritable as exc:
         raise StickWriteRefused(f"{exc} The report was not copied. {keep}") from exc
     except OSError as exc:
         raise StickWriteRefused(
             f"The report was not copied to the stick “{volume.label}”: {os_reason(exc)}. {keep}"
         ) from exc
-    if stick.mount_point_after is not None:
-        target = stick.mount_point_after / target.relative_to(stick.root)
     if stick.note:
         log.warning("after copying %s to %s: %s", pdf.name, volume.label, stick.note)
     if store is not None:

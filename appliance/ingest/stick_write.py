@@ -97,26 +97,60 @@ def copy_onto_stick(
     unless the stick was left writable or unmounted). When the stick cannot be written, raises
     ``refused`` in words that say why and that ``local`` is kept on the appliance."""
     keep = f"A copy of the {purpose} is kept on this appliance at {local}."
+    relative = dest.relative_to(stick.mount_point)
     try:
-        with writable_stick(
+        target, session = place_on_stick(
+            local,
             stick.mount_point,
+            relative,
             label=stick.mount_point.name,
             purpose=purpose,
             removable=True,
             audit=audit,
             mounter=mounter,
             mounts=mounts,
-        ) as session:
-            target = copy_synced(local, session.root / dest.relative_to(stick.mount_point))
+        )
     except StickNotWritable as exc:
         raise refused(f"{exc} The {purpose} was not written to the stick. {keep}") from exc
     except OSError as exc:
         raise refused(
             f"The {purpose} could not be written to {dest}: {os_reason(exc)}. {keep}"
         ) from exc
+    return target, session.note
+
+
+def place_on_stick(
+    local: Path,
+    mount_point: Path,
+    relative: Path | str,
+    *,
+    label: str,
+    purpose: str,
+    removable: bool,
+    audit: AuditFn | None = None,
+    mounter: Mounter | None = AUTO,
+    mounts: MountTable | None = None,
+    read_only: Callable[[Path], bool] | None = None,
+) -> tuple[Path, StickWrite]:
+    """Copy ``local`` to ``mount_point/relative`` inside one :func:`writable_stick` step.
+
+    Returns where the file is once the stick is read-only again (udisks2 may mount it at a new
+    place) and the finished step; raises :class:`StickNotWritable` or ``OSError`` for the caller
+    to word."""
+    with writable_stick(
+        mount_point,
+        label=label,
+        purpose=purpose,
+        removable=removable,
+        audit=audit,
+        mounter=mounter,
+        mounts=mounts,
+        read_only=read_only,
+    ) as session:
+        target = copy_synced(local, session.root / relative)
     if session.mount_point_after is not None:
         target = session.mount_point_after / target.relative_to(session.root)
-    return target, session.note
+    return target, session
 
 
 def is_usb_block(device_number: tuple[int, int], sys_root: Path = Path("/sys")) -> bool:
