@@ -182,21 +182,29 @@ class Health:
         return " · ".join(parts) if parts else "no health readings available"
 
 
+def _against_limit(
+    name: str, detail: str, short: str, *, past: bool, advice: str, tag: str
+) -> Reading:
+    """A reading with a limit: past it, the line says what to do and is a warning."""
+    if not past:
+        return Reading(name, detail, short=short)
+    return Reading(
+        name, f"{detail}: {advice}", warning=True, short=f"{short} ({tag})", advice=advice
+    )
+
+
 def temperature_reading(sources: Sources) -> Reading:
     celsius = read_temperature(sources)
     if celsius is None:
         return Reading("temperature", "not available (no thermal zone 0)", available=False)
-    short = f"CPU {celsius:.0f} °C"
-    if celsius >= HOT_C:
-        advice = "too hot, the Pi slows down: give it air or a fan"
-        return Reading(
-            "temperature",
-            f"{celsius:.1f} °C: {advice}",
-            warning=True,
-            short=short + " (too hot)",
-            advice=advice,
-        )
-    return Reading("temperature", f"{celsius:.1f} °C", short=short)
+    return _against_limit(
+        "temperature",
+        f"{celsius:.1f} °C",
+        f"CPU {celsius:.0f} °C",
+        past=celsius >= HOT_C,
+        advice="too hot, the Pi slows down: give it air or a fan",
+        tag="too hot",
+    )
 
 
 def throttle_reading(sources: Sources) -> Reading:
@@ -229,17 +237,14 @@ def disk_reading(name: str, path: Path) -> Reading:
     free = free_disk(path)
     if free is None:
         return Reading(name, f"not available for {path}", available=False)
-    short = f"{name.replace('disk (', '').rstrip(')')} disk {size_words(free)} free"
-    if free < LOW_DISK_BYTES:
-        advice = "low: remove old exported reports or backups"
-        return Reading(
-            name,
-            f"{size_words(free)} free for {path}: {advice}",
-            warning=True,
-            short=short + " (low)",
-            advice=advice,
-        )
-    return Reading(name, f"{size_words(free)} free for {path}", short=short)
+    return _against_limit(
+        name,
+        f"{size_words(free)} free for {path}",
+        f"{name.replace('disk (', '').rstrip(')')} disk {size_words(free)} free",
+        past=free < LOW_DISK_BYTES,
+        advice="low: remove old exported reports or backups",
+        tag="low",
+    )
 
 
 def memory_reading(sources: Sources) -> Reading:
@@ -248,17 +253,14 @@ def memory_reading(sources: Sources) -> Reading:
         return Reading(
             "memory", "not available (no MemAvailable in /proc/meminfo)", available=False
         )
-    short = f"memory {size_words(available)} free"
-    if available < LOW_MEMORY_BYTES:
-        advice = "low: restart the appliance"
-        return Reading(
-            "memory",
-            f"{size_words(available)} available: {advice}",
-            warning=True,
-            short=short + " (low)",
-            advice=advice,
-        )
-    return Reading("memory", f"{size_words(available)} available", short=short)
+    return _against_limit(
+        "memory",
+        f"{size_words(available)} available",
+        f"memory {size_words(available)} free",
+        past=available < LOW_MEMORY_BYTES,
+        advice="low: restart the appliance",
+        tag="low",
+    )
 
 
 def read_health(database: Path, reports: Path, sources: Sources = Sources()) -> Health:
