@@ -84,6 +84,19 @@ def audit_log() -> tuple[list[tuple[str, dict]], object]:
     return entries, audit
 
 
+def write_step(stick: FakeUdisks, **overrides):
+    """The write step on the fake stick: a USB stick, for a report, through the fake udisks."""
+    values = {
+        "label": "LAB",
+        "purpose": "report",
+        "removable": True,
+        "mounter": stick,
+        "mounts": MountTable(stick.mountinfo),
+    }
+    values.update(overrides)
+    return writable_stick(stick.mount_point, **values)
+
+
 def test_write_step_remounts_rw_then_read_only_again(stick: FakeUdisks, tmp_path: Path) -> None:
     entries, audit = audit_log()
     source = tmp_path / "report.pdf"
@@ -126,15 +139,7 @@ def test_a_failed_write_still_leaves_the_stick_read_only(stick: FakeUdisks) -> N
     mounts = MountTable(stick.mountinfo)
     with (
         pytest.raises(OSError, match="disk full"),
-        writable_stick(
-            stick.mount_point,
-            label="LAB",
-            purpose="backup",
-            removable=True,
-            audit=audit,
-            mounter=stick,
-            mounts=mounts,
-        ),
+        write_step(stick, purpose="backup", audit=audit, mounts=mounts),
     ):
         raise OSError(28, "disk full")
     assert stick.mounted == READ_ONLY and mounts.is_read_only(stick.mount_point)
@@ -145,14 +150,7 @@ def test_refused_rw_mount_restores_read_only_and_says_why(stick: FakeUdisks) -> 
     stick.fail_on = {"mount-rw"}
     with (
         pytest.raises(StickNotWritable, match="could not be made writable") as caught,
-        writable_stick(
-            stick.mount_point,
-            label="LAB",
-            purpose="report",
-            removable=True,
-            mounter=stick,
-            mounts=MountTable(stick.mountinfo),
-        ),
+        write_step(stick),
     ):
         pytest.fail("the block must not run")
     assert "udisks2 said no" in str(caught.value)
@@ -163,14 +161,7 @@ def test_busy_stick_is_not_touched(stick: FakeUdisks) -> None:
     stick.fail_on = {"unmount"}
     with (
         pytest.raises(StickNotWritable, match="busy"),
-        writable_stick(
-            stick.mount_point,
-            label="LAB",
-            purpose="report",
-            removable=True,
-            mounter=stick,
-            mounts=MountTable(stick.mountinfo),
-        ),
+        write_step(stick),
     ):
         pytest.fail("the block must not run")
     assert stick.calls == [("unmount", "")] and stick.mounted == READ_ONLY
@@ -178,14 +169,7 @@ def test_busy_stick_is_not_touched(stick: FakeUdisks) -> None:
 
 def test_stick_left_writable_is_reported(stick: FakeUdisks, tmp_path: Path) -> None:
     mounts = MountTable(stick.mountinfo)
-    with writable_stick(
-        stick.mount_point,
-        label="LAB",
-        purpose="report",
-        removable=True,
-        mounter=stick,
-        mounts=mounts,
-    ) as session:
+    with write_step(stick, mounts=mounts) as session:
         stick.fail_on = {"unmount"}  # e.g. a shell was cd'd into the stick meanwhile
     assert not session.read_only_again and "still writable" in session.note
 
@@ -193,14 +177,7 @@ def test_stick_left_writable_is_reported(stick: FakeUdisks, tmp_path: Path) -> N
 def test_read_only_folder_that_is_no_stick_is_refused(stick: FakeUdisks) -> None:
     with (
         pytest.raises(StickNotWritable, match="read-only"),
-        writable_stick(
-            stick.mount_point,
-            label="LAB",
-            purpose="report",
-            removable=False,
-            mounter=stick,
-            mounts=MountTable(stick.mountinfo),
-        ),
+        write_step(stick, removable=False),
     ):
         pass
     assert stick.calls == []
@@ -209,14 +186,7 @@ def test_read_only_folder_that_is_no_stick_is_refused(stick: FakeUdisks) -> None
 def test_without_udisks_the_message_says_so(stick: FakeUdisks) -> None:
     with (
         pytest.raises(StickNotWritable, match="udisks2 is not installed"),
-        writable_stick(
-            stick.mount_point,
-            label="LAB",
-            purpose="report",
-            removable=True,
-            mounter=None,
-            mounts=MountTable(stick.mountinfo),
-        ),
+        write_step(stick, mounter=None),
     ):
         pass
 
