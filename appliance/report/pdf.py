@@ -46,6 +46,7 @@ from appliance.decision import CaseVerdict, Decision, case_verdict
 from appliance.errors import ApplianceError
 from appliance.report.conditions import condition_rows, condition_warnings, report_time_note
 from appliance.store import ImageRecord, ReviewRecord, ScanRecord, Store
+from appliance.text import display_text
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,31 @@ def when(iso: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def text(value: object) -> str:
-    """User or stick text made safe for a Paragraph: shown literally, never read as markup."""
-    return escape("" if value is None else str(value))
+# Longest text (in characters) any one stick- or person-given value may take in the PDF. A table
+# row cannot be split across pages, so a cell taller than a page makes reportlab give up
+# (LayoutError): every such value is shortened in the middle to fit well inside one page.
+PATH_CHARS = 300  # a file path in the 5.3 cm column: about 9 lines
+CASE_CHARS = 160  # a case (folder) name in the 3.2 cm summary column and in headings
+NAME_CHARS = 120  # a file name quoted inside a sentence (case explanations)
+LONG_CHARS = 1200  # messages in full-width or wide cells
+CELL_CHARS = 400  # an error message in the 4.2 cm AI-result column
+NOTE_CHARS = 500  # a review note in the 5.4 cm review column
+WHO_CHARS = 80  # a reviewer's name
+
+
+def text(value: object, max_len: int | None = LONG_CHARS) -> str:
+    """User or stick text made safe for a Paragraph: shown literally, never read as markup,
+    without bytes the font cannot draw or characters that break lines, and never longer than
+    ``max_len`` (see :func:`appliance.text.display_text`)."""
+    return escape(display_text(value, max_len))
+
+
+def note_lines(value: object, max_len: int = NOTE_CHARS, max_lines: int = 8) -> str:
+    """Like :func:`text`, but a person's line breaks (a review note) stay line breaks; at most
+    ``max_lines`` lines and about ``max_len`` characters in all."""
+    parts = ("" if value is None else str(value)).splitlines()[:max_lines] or [""]
+    each = max(max_len // len(parts), 8)
+    return "<br/>".join(text(part, each) for part in parts)
 
 
 def describe_thresholds(thresholds: dict[str, Any]) -> str:
@@ -319,9 +342,9 @@ def review_words(review: ReviewRecord | None) -> str:
         with contextlib.suppress(ValueError):
             corrected = Decision(corrected).wording
         verdict = f"<b>overridden to {text(corrected)}</b>"
-    parts = [f"{text(review.reviewer)}: {verdict}"]
+    parts = [f"{text(review.reviewer, WHO_CHARS)}: {verdict}"]
     if review.note:
-        parts.append(f"Note: “{text(review.note)}”")
+        parts.append(f"Note: “{note_lines(review.note)}”")
     parts.append(when(review.created_at))
     return "<br/>".join(parts)
 
@@ -330,7 +353,7 @@ def ai_words(image: ImageRecord, thresholds: dict[str, Any], unicode: bool) -> s
     if image.status != "ok":
         return (
             f"<b>{text(Decision.UNASSESSABLE.wording)}</b><br/>"
-            f"Could not be analysed: {text(image.error or 'no reason recorded')}"
+            f"Could not be analysed: {text(image.error or 'no reason recorded', CELL_CHARS)}"
         )
     decision = image.effective_decision
     lines = [f"<b>{text(decision.wording)}</b>"]
@@ -379,7 +402,7 @@ def summary_table(
             )
         data.append(
             [
-                Paragraph(text(verdict.case), st.cell),
+                Paragraph(text(verdict.case, CASE_CHARS), st.cell),
                 Paragraph(f"<b>{text(verdict.decision.wording)}</b>", st.cell),
                 Paragraph(str(verdict.n_images), st.cell),
                 Paragraph(explanation, st.cell),
@@ -409,7 +432,7 @@ def case_table(
         data.append(
             [
                 thumbnail_flowable(image.thumbnail, st.small),
-                Paragraph(text(image.path), st.cell),
+                Paragraph(text(image.path, PATH_CHARS), st.cell),
                 Paragraph(ai_words(image, thresholds, unicode), st.cell),
                 Paragraph(review_words(reviews.get(image.id)), st.cell),
             ]
@@ -430,7 +453,10 @@ def group_by_case(images: list[ImageRecord]) -> dict[str, list[ImageRecord]]:
 def verdicts_for(cases: dict[str, list[ImageRecord]]) -> list[CaseVerdict]:
     """Case verdicts from the AI results (read errors count as unassessable, never dropped)."""
     return [
-        case_verdict(case, [(i.path, i.effective_decision, i.p_malignant) for i in images])
+        case_verdict(
+            case,
+            [(display_text(i.path, NAME_CHARS), i.effective_decision, i.p_malignant) for i in images],
+        )
         for case, images in cases.items()
     ]
 
@@ -482,8 +508,8 @@ def build_story(
                     + (f" — {text(scan.message)}" if scan.message else ""),
                 ),
                 ("Source", text(scan.source)),
-                ("Volume label", text(scan.volume_label or "none")),
-                ("Volume path", text(scan.volume_path or "not recorded")),
+                ("Volume label", text(scan.volume_label or "none", CASE_CHARS)),
+                ("Volume path", text(scan.volume_path or "not recorded", PATH_CHARS)),
                 ("Model", text(f"{scan.model_name} version {scan.model_version}")),
                 ("Model sha256", text(scan.model_sha256)),
                 ("Inference backend", text(scan.backend or "not recorded")),
@@ -520,7 +546,9 @@ def build_story(
             )
         )
     for verdict in verdicts:
-        heading = Paragraph(f"Case: {text(verdict.case)} — {text(verdict.decision.wording)}", st.h2)
+        heading = Paragraph(
+            f"Case: {text(verdict.case, CASE_CHARS)} — {text(verdict.decision.wording)}", st.h2
+        )
         table = case_table(cases[verdict.case], reviews, scan.thresholds, st, f.unicode)
         story.append(KeepTogether([heading, Spacer(1, 2)]))
         story.append(table)
@@ -541,7 +569,7 @@ def write_scan_report(store: Store, scan_id: int, path: Path, *, device: str) ->
     decor = PageDecor(
         model=f"{scan.model_name} version {scan.model_version}",
         sha256=scan.model_sha256,
-        device=device,
+        device=display_text(device, 60),
         scan_label=f"Scan #{scan.id}, {when(scan.started_at)}",
         fonts=f,
     )
@@ -572,6 +600,14 @@ def write_scan_report(store: Store, scan_id: int, path: Path, *, device: str) ->
         raise ReportError(
             f"Could not write the report to {path}: {exc.strerror or exc}. Check that the"
             " destination is still plugged in, writable and not full, then try again."
+        ) from exc
+    except Exception as exc:  # reportlab layout (LayoutError) or a font that cannot draw a name
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        log.error("report of scan %s could not be laid out", scan_id, exc_info=True)
+        raise ReportError(
+            f"The report of scan {scan_id} could not be laid out ({type(exc).__name__}). The"
+            " results are kept in the database; please tell the administrator (details in the log)."
         ) from exc
     store.audit("report_written", scan_id=scan_id, path=str(path), device=device)
     return path
