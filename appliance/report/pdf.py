@@ -455,9 +455,9 @@ def verdicts_for(cases: dict[str, list[ImageRecord]]) -> list[CaseVerdict]:
     return [
         case_verdict(
             case,
-            [(display_text(i.path, NAME_CHARS), i.effective_decision, i.p_malignant) for i in images],
+            [(display_text(i.path, NAME_CHARS), i.effective_decision, i.p_malignant) for i in rows],
         )
-        for case, images in cases.items()
+        for case, rows in cases.items()
     ]
 
 
