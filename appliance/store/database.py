@@ -14,17 +14,24 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlite_utils
 
 from appliance.errors import ApplianceError, StoreError
+from appliance.store import owner as owners
+from appliance.store.failures import damaged, empty_file, translate
+from appliance.store.failures import guard as _guard
+from appliance.store.integrity import result_sha256, row_result_sha256
 from appliance.store.migrations import LATEST_VERSION, check_not_newer, migrate, schema_version
+from appliance.store.names import display, raw_bytes, storable
 from appliance.store.records import (
     DECISIONS,
     IMAGE_STATUSES,
@@ -36,6 +43,7 @@ from appliance.store.records import (
 )
 
 log = logging.getLogger(__name__)
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 BUSY_TIMEOUT_MS = 5000
 _SCAN_AUDIT_FIELDS = (
@@ -64,7 +72,8 @@ def utc_now() -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    """JSON text SQLite can store: a name with undecodable bytes reads with U+FFFD."""
+    return storable(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str))
 
 
 def _like(term: str) -> str:
@@ -72,70 +81,69 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-def translate(
-    exc: BaseException, path: Path, action: str, what: str = "the appliance database"
-) -> StoreError:
-    """Word a sqlite3/OS failure for the technician or admin who has to act on it; ``what`` names
-    the file that failed (a backup's destination is not "the appliance database")."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    text = str(exc)
-    lowered = text.lower()
-    where = f"{what} ({path})"
-    if isinstance(exc, OSError):
-        import errno
-
-        if exc.errno == errno.ENOSPC:
-            name = "SQLITE_FULL"
-        elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            name = "SQLITE_READONLY"
-    if name.startswith("SQLITE_FULL") or "disk is full" in lowered or "no space" in lowered:
-        return StoreError(
-            f"Could not {action}: the disk holding {where} is full. Free some space (for example"
-            " remove old exported reports or backups) and try again."
-        )
-    if (
-        name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN", "SQLITE_AUTH"))
-        or "readonly" in lowered
-        or "read-only" in lowered
-        or "unable to open" in lowered
-    ):
-        return StoreError(
-            f"Could not {action}: {where} cannot be opened for writing. Check that the storage"
-            " is not read-only or full and that the appliance user may write to that folder,"
-            f" then restart the appliance. ({text})"
-        )
-    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or (
-        "not a database" in lowered or "malformed" in lowered
-    ):
-        return StoreError(
-            f"Could not {action}: {where} is damaged ({text}). Ask the admin to restore the"
-            " latest database backup to that path, or to move the damaged file aside so that"
-            " a new, empty database is started; then restart the appliance."
-        )
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in lowered:
-        return StoreError(
-            f"Could not {action}: {where} is in use by another program. Close it (or restart"
-            " the appliance) and try again."
-        )
-    if name.startswith("SQLITE_IOERR") or "disk i/o" in lowered:
-        return StoreError(
-            f"Could not {action}: reading or writing {where} failed ({text}). The SD card may"
-            " be failing: make a backup now and ask the admin to check the storage."
-        )
-    if isinstance(exc, OSError):
-        return StoreError(
-            f"Could not {action}: the folder for {where} cannot be used ({text}). Check that the"
-            " storage is mounted and writable, then restart the appliance."
-        )
-    return StoreError(f"Could not {action}: {where} reported an error ({text}).")
+def _uri(path: Path, mode: str) -> str:
+    return f"file:{quote(os.fsencode(path.absolute()))}?mode={mode}"
 
 
-@contextlib.contextmanager
-def _guard(path: Path, action: str, what: str = "the appliance database") -> Iterator[None]:
+def _connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    """Connect, check and migrate; ``create`` False never makes a file (it must exist)."""
+    conn: sqlite3.Connection | None = None
     try:
-        yield
-    except (sqlite3.Error, OSError) as exc:
-        raise translate(exc, path, action, what) from exc
+        with _guard(path, "open the database"):
+            conn = sqlite3.connect(
+                _uri(path, "rwc" if create else "rw"),
+                uri=True,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # Reading the header first: a file that is not a database fails here, in words.
+            check_not_newer(schema_version(conn), str(path))
+            Store._check_integrity(conn, path)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("journal_mode is %s, not wal, for %s", mode, path)
+            conn.execute("PRAGMA synchronous = FULL")
+            migrate(conn, str(path))
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
+    return conn
+
+
+def _create(path: Path) -> None:
+    """Build a new, fully migrated database beside ``path`` and link it into place.
+
+    ``os.link`` fails if ``path`` appeared meanwhile (another process created it first): then
+    that one is used and this one is dropped.
+    """
+    part = path.with_name(f".{path.name}.new-{os.getpid()}")
+    for leftover in _with_journals(part):
+        leftover.unlink(missing_ok=True)
+    _connect(part, create=True).close()  # closing checkpoints and removes the -wal file
+    try:
+        with open(part, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.link(part, path)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: rename, unless one appeared meanwhile
+        if not path.exists():
+            os.replace(part, path)
+    finally:
+        for leftover in _with_journals(part):
+            leftover.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _with_journals(path: Path) -> tuple[Path, ...]:
+    return tuple(path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
 
 
 class Store:
@@ -149,32 +157,29 @@ class Store:
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> Store:
-        """Open (creating if needed), check and migrate the database at ``path``."""
+    def open(cls, path: Path, *, mark_abandoned: bool = True) -> Store:
+        """Open (creating if needed), check and migrate the database at ``path``.
+
+        An existing file is never replaced: an empty (0-byte) or damaged one is refused in words.
+        A new database is built beside ``path`` and linked into place only when complete, so a
+        power cut while creating it never leaves an empty file under the real name (which is why
+        an empty file there always means something was lost). Scans left ``running`` by a
+        process that is gone are then marked interrupted (see :meth:`mark_abandoned_scans`).
+        """
         path = Path(path)
-        conn: sqlite3.Connection | None = None
-        try:
-            with _guard(path, "open the database"):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-                )
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                conn.execute("PRAGMA foreign_keys = ON")
-                # Reading the header first: a file that is not a database fails here, in words.
-                check_not_newer(schema_version(conn), str(path))
-                cls._check_integrity(conn, path)
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    log.warning("journal_mode is %s, not wal, for %s", mode, path)
-                conn.execute("PRAGMA synchronous = FULL")
-                migrate(conn, str(path))
-                db = sqlite_utils.Database(conn)
-        except BaseException:
-            if conn is not None:
-                conn.close()
-            raise
-        return cls(path, db)
+        with _guard(path, "open the database"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                _create(path)
+            if path.is_file() and path.stat().st_size == 0:
+                raise empty_file(path)
+        store = cls(path, sqlite_utils.Database(_connect(path)))
+        if mark_abandoned:
+            try:
+                store.mark_abandoned_scans()
+            except StoreError as exc:  # e.g. a read-only copy: opening for reading still works
+                log.warning("could not check for abandoned scans in %s: %s", path, exc)
+        return store
 
     @staticmethod
     def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
@@ -183,11 +188,7 @@ class Store:
         if rows != ["ok"]:
             lines = [line.strip("* ") for row in rows for line in row.splitlines()]
             detail = "; ".join(line for line in lines if line)[:200]
-            raise StoreError(
-                f"The appliance database ({path}) is damaged ({detail}). Ask the admin to restore"
-                " the latest database backup to that path, or to move the damaged file aside so"
-                " that a new, empty database is started; then restart the appliance."
-            )
+            raise damaged(path, detail)
 
     def close(self) -> None:
         with self._lock:
@@ -225,9 +226,14 @@ class Store:
             return list(self.db.query(sql, params))
 
     def _insert(self, db: sqlite_utils.Database, table: str, values: dict[str, Any]) -> int:
+        """INSERT with every value bound as a parameter; table and column names are this
+        module's own identifiers (checked), never text from outside."""
+        if not all(_IDENTIFIER.fullmatch(name) for name in (table, *values)):
+            raise ValueError(f"not an identifier in INSERT INTO {table} {list(values)}")
         columns = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
-        cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
+        bound = {k: storable(v) for k, v in values.items()}
+        cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", bound)
         return int(cursor.lastrowid)
 
     def _audit_in(
@@ -270,12 +276,16 @@ class Store:
         clock_believable: bool | None = None,
         clock_note: str | None = None,
         throttled_at_start: int | None = None,
+        owner: owners.ScanOwner | None = None,
     ) -> int:
         """Record that a scan began (status ``running``) and return its id.
 
         ``clock_believable``/``clock_note``: whether the clock could be trusted (None: not
         checked); ``throttled_at_start``: the firmware's throttled flags (None: not a Pi).
+        ``owner``: the process running the scan (default: this one), so that a later start can
+        tell a scan whose process died from one still running.
         """
+        owner = owner or owners.current()
         values = {
             "started_at": utc_now(),
             "status": "running",
@@ -291,6 +301,10 @@ class Store:
             "clock_believable": None if clock_believable is None else int(clock_believable),
             "clock_note": clock_note,
             "throttled_at_start": throttled_at_start,
+            "owner_pid": owner.pid,
+            "owner_boot_id": owner.boot_id,
+            "owner_start_ticks": owner.start_ticks,
+            "owner_pid_ns": owner.pid_ns,
         }
         with self._write("record the start of the scan") as db:
             scan_id = self._insert(db, "scans", values)
@@ -322,13 +336,10 @@ class Store:
         throttled flags at its end and the conditions seen during it (None: not measured)."""
         if status not in SCAN_STATUSES or status == "running":
             raise ValueError(f"a scan cannot finish with status {status!r}")
+        message = storable(message)
         with self._write("record the end of the scan") as db:
             self._require(db, "scans", scan_id, "scan")
-            db.execute(
-                "UPDATE scans SET status = ?, message = ?, finished_at = ?,"
-                " throttled_at_end = ?, throttled_during = ? WHERE id = ?",
-                (status, message, utc_now(), throttled_at_end, throttled_during, scan_id),
-            )
+            self._finish_in(db, scan_id, status, message, throttled_at_end, throttled_during)
             payload: dict[str, Any] = {"status": status, "message": message}
             if throttled_during is not None:
                 payload["throttled_during"] = throttled_during
@@ -340,6 +351,80 @@ class Store:
                 image_id=None,
                 payload=payload,
             )
+
+    @staticmethod
+    def _finish_in(
+        db: sqlite_utils.Database,
+        scan_id: int,
+        status: str,
+        message: str | None,
+        throttled_at_end: int | None,
+        throttled_during: int | None,
+    ) -> None:
+        """The one change a scan row may take (the schema refuses any other): running → final."""
+        (current,) = db.execute("SELECT status FROM scans WHERE id = ?", (scan_id,)).fetchone()
+        if current != "running":
+            raise StoreError(
+                f"Scan {scan_id} has already ended ({current}); its record is kept as it is."
+            )
+        db.execute(
+            "UPDATE scans SET status = ?, message = ?, finished_at = ?,"
+            " throttled_at_end = ?, throttled_during = ? WHERE id = ?",
+            (status, message, utc_now(), throttled_at_end, throttled_during, scan_id),
+        )
+
+    def mark_abandoned_scans(self) -> list[int]:
+        """Mark ``interrupted`` each scan still ``running`` whose process is certainly gone.
+
+        Called by :meth:`open`. A scan run by a live process (the GUI and the watcher may scan
+        at the same time) is never touched; see :mod:`appliance.store.owner` for the rule.
+        Returns the ids marked, each with a ``scan_abandoned`` audit entry.
+        """
+        me = owners.current()
+        marked: list[int] = []
+        running = self._rows(
+            "SELECT id, owner_pid, owner_boot_id, owner_start_ticks, owner_pid_ns FROM scans"
+            " WHERE status = 'running' ORDER BY id"
+        )
+        for row in running:
+            owner = (
+                None
+                if row["owner_pid"] is None
+                else owners.ScanOwner(
+                    row["owner_pid"],
+                    row["owner_boot_id"],
+                    row["owner_start_ticks"],
+                    row["owner_pid_ns"],
+                )
+            )
+            reason = owners.gone_reason(owner, me)
+            if reason is None:
+                continue
+            with self._write("mark an abandoned scan as interrupted") as db:
+                still = db.execute("SELECT status FROM scans WHERE id = ?", (row["id"],)).fetchone()
+                if still is None or still[0] != "running":
+                    continue  # another process finished or marked it meanwhile
+                (n_images,) = db.execute(
+                    "SELECT COUNT(*) FROM images WHERE scan_id = ?", (row["id"],)
+                ).fetchone()
+                message = owners.abandoned_message(reason, int(n_images))
+                self._finish_in(db, row["id"], "interrupted", message, None, None)
+                self._audit_in(
+                    db,
+                    "scan_abandoned",
+                    actor=None,
+                    scan_id=row["id"],
+                    image_id=None,
+                    payload={
+                        "reason": reason,
+                        "owner_pid": row["owner_pid"],
+                        "owner_boot_id": row["owner_boot_id"],
+                        "n_images": int(n_images),
+                        "message": message,
+                    },
+                )
+            marked.append(row["id"])
+        return marked
 
     def _require(self, db: sqlite_utils.Database, table: str, row_id: int, what: str) -> None:
         found = db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone()
@@ -381,7 +466,7 @@ class Store:
         where: list[str] = []
         params: dict[str, Any] = {"limit": int(limit)}
         if search:
-            params["q"] = _like(search.strip())
+            params["q"] = _like(display(search.strip()))
             where.append(
                 "(s.volume_label LIKE :q ESCAPE '\\' OR s.volume_path LIKE :q ESCAPE '\\'"
                 " OR EXISTS (SELECT 1 FROM images j WHERE j.scan_id = s.id"
@@ -452,8 +537,10 @@ class Store:
             raise ValueError("an image that could not be analysed needs the error in words")
         values = {
             "scan_id": scan_id,
-            "path": path,
-            "case_name": case,
+            "path": display(path),
+            "path_raw": sqlite3.Binary(raw_bytes(path)),
+            "case_name": display(case),
+            "case_raw": sqlite3.Binary(raw_bytes(case)),
             "sha256": sha256,
             "size_bytes": size_bytes,
             "width": width,
@@ -469,9 +556,20 @@ class Store:
             "created_at": utc_now(),
         }
         with self._write("save the image result") as db:
-            self._require(db, "scans", scan_id, "scan")
+            scan = db.execute("SELECT model_sha256 FROM scans WHERE id = ?", (scan_id,)).fetchone()
+            if scan is None:
+                raise NotFound(f"There is no scan number {scan_id} in the database.")
             if reused_from is not None:
                 self._require(db, "images", reused_from, "image")
+            values["result_sha256"] = result_sha256(
+                image_sha256=sha256,
+                model_sha256=scan[0],
+                status=status,
+                decision=decision,
+                p_malignant=values["p_malignant"],
+                tiles_json=values["tiles_json"],
+                thumbnail=thumbnail,
+            )
             image_id = self._insert(db, "images", values)
             self._audit_in(
                 db,
@@ -480,8 +578,8 @@ class Store:
                 scan_id=scan_id,
                 image_id=image_id,
                 payload={
-                    "path": path,
-                    "case": case,
+                    "path": values["path"],
+                    "case": values["case_name"],
                     "sha256": sha256,
                     "status": status,
                     "decision": decision,
@@ -493,18 +591,61 @@ class Store:
         return image_id
 
     def find_result(self, sha256: str, model_sha256: str) -> ImageRecord | None:
-        """The latest good result for these exact bytes under this exact model, if any.
+        """The latest good, intact result for these exact bytes under this exact model, if any.
 
         Lets a re-scan of the same stick skip inference. The caller re-decides from the stored
-        probability if the thresholds have changed since.
+        probability if the thresholds have changed since. A row is reused only if its stored
+        fingerprint (``result_sha256``) matches the row as it reads now: a row edited after it
+        was written is skipped and reported once in the audit log (``result_mismatch``); a row
+        from before fingerprints were kept (schema < 4) is not reused, since whether it was
+        edited while that was still possible cannot be known. The model then runs again.
         """
         rows = self._rows(
             """SELECT i.* FROM images i JOIN scans s ON s.id = i.scan_id
                WHERE i.sha256 = ? AND s.model_sha256 = ? AND i.status = 'ok'
-               ORDER BY i.id DESC LIMIT 1""",
+                 AND i.result_sha256 IS NOT NULL
+               ORDER BY i.id DESC LIMIT 20""",
             (sha256, model_sha256),
         )
-        return ImageRecord.from_row(rows[0]) if rows else None
+        for row in rows:
+            if row_result_sha256(row, model_sha256) == row["result_sha256"]:
+                return ImageRecord.from_row(row)
+            self._report_mismatch(row)
+        return None
+
+    def _report_mismatch(self, row: dict[str, Any]) -> None:
+        """Audit a result whose fingerprint does not match, once per image row."""
+        with self._write("record a changed result in the audit log") as db:
+            seen = db.execute(
+                "SELECT 1 FROM audit WHERE event = 'result_mismatch' AND image_id = ?",
+                (row["id"],),
+            ).fetchone()
+            if seen is None:
+                log.warning("image %s: stored result does not match its fingerprint", row["id"])
+                self._audit_in(
+                    db,
+                    "result_mismatch",
+                    actor=None,
+                    scan_id=row["scan_id"],
+                    image_id=row["id"],
+                    payload={
+                        "sha256": row["sha256"],
+                        "p_malignant": row["p_malignant"],
+                        "decision": row["decision"],
+                        "note": "this stored result was changed after it was written;"
+                        " it is not reused",
+                    },
+                )
+
+    def verify_results(self, scan_id: int) -> list[int]:
+        """Ids of the scan's image rows whose result no longer matches its fingerprint (rows
+        without one, from before schema 4, are not counted)."""
+        model = self.scan(scan_id).model_sha256
+        rows = self._rows(
+            "SELECT * FROM images WHERE scan_id = ? AND result_sha256 IS NOT NULL ORDER BY id",
+            (scan_id,),
+        )
+        return [r["id"] for r in rows if row_result_sha256(r, model) != r["result_sha256"]]
 
     def images(self, scan_id: int) -> list[ImageRecord]:
         """The scan's images, ordered by case, then path."""
@@ -633,7 +774,8 @@ class Store:
 
     def set_setting(self, key: str, value: Any, actor: str | None) -> None:
         """Store a JSON-serialisable value; the old and new values go to the audit log."""
-        encoded = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        encoded = storable(json.dumps(value, ensure_ascii=False, sort_keys=True))
+        key = storable(key)
         with self._write("save the setting") as db:
             row = db.execute("SELECT value_json FROM settings WHERE key = ?", (key,)).fetchone()
             old = json.loads(row[0]) if row else None

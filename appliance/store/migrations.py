@@ -125,10 +125,80 @@ _V3 = (
     "ALTER TABLE scans ADD COLUMN throttled_during INTEGER",
 )
 
+# Columns a finishing scan may set; every other column of a scan is fixed once it is inserted.
+SCAN_FINISH_COLUMNS: tuple[str, ...] = (
+    "status",
+    "finished_at",
+    "message",
+    "throttled_at_end",
+    "throttled_during",
+)
+_SCAN_FIXED_V4: tuple[str, ...] = (
+    "id",
+    "started_at",
+    "source",
+    "volume_label",
+    "volume_path",
+    "device",
+    "model_name",
+    "model_version",
+    "model_sha256",
+    "backend",
+    "thresholds_json",
+    "clock_believable",
+    "clock_note",
+    "throttled_at_start",
+    "owner_pid",
+    "owner_boot_id",
+    "owner_start_ticks",
+    "owner_pid_ns",
+)
+_FINAL = tuple(s for s in SCAN_STATUSES if s != "running")
+
+
+def _no_replace(table: str, what: str) -> str:
+    """``INSERT OR REPLACE`` deletes the old row without firing DELETE triggers: refuse it."""
+    return f"""CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table}
+    WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, '{what} is append-only: entries cannot be replaced'); END"""
+
+
+# Schema 4 (issue 10): names stored losslessly, a fingerprint of each result, who runs a scan,
+# and append-only for images and scans too. path_raw/case_raw: the exact bytes of the name
+# (path/case_name hold a display form, U+FFFD for undecodable bytes); NULL in older rows, whose
+# names were valid text. result_sha256: see appliance.store.integrity (NULL in older rows: those
+# are not reused, because whether they were edited while UPDATE was allowed cannot be known).
+# owner_*: see appliance.store.owner. A scan may change only from 'running' to a final status,
+# once, setting the SCAN_FINISH_COLUMNS.
+_V4 = (
+    "ALTER TABLE images ADD COLUMN path_raw BLOB",
+    "ALTER TABLE images ADD COLUMN case_raw BLOB",
+    "ALTER TABLE images ADD COLUMN result_sha256 TEXT",
+    "ALTER TABLE scans ADD COLUMN owner_pid INTEGER",
+    "ALTER TABLE scans ADD COLUMN owner_boot_id TEXT",
+    "ALTER TABLE scans ADD COLUMN owner_start_ticks INTEGER",
+    "ALTER TABLE scans ADD COLUMN owner_pid_ns TEXT",
+    """CREATE TRIGGER images_no_update BEFORE UPDATE ON images
+    BEGIN SELECT RAISE(ABORT, 'image results are kept as recorded: they cannot be changed'); END""",
+    """CREATE TRIGGER scans_no_delete BEFORE DELETE ON scans
+    BEGIN SELECT RAISE(ABORT, 'scans are kept: they cannot be deleted'); END""",
+    f"""CREATE TRIGGER scans_only_finish BEFORE UPDATE ON scans
+    WHEN NOT (OLD.status = 'running' AND NEW.status IN ({_in(_FINAL)})
+        AND OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL
+        AND {" AND ".join(f"NEW.{c} IS OLD.{c}" for c in _SCAN_FIXED_V4)})
+    BEGIN SELECT RAISE(ABORT,
+        'scans are append-only: a running scan can only be finished, once'); END""",
+    _no_replace("images", "the image results"),
+    _no_replace("scans", "the scan history"),
+    _no_replace("reviews", "the review history"),
+    _no_replace("audit", "the audit log"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "scans, images, reviews, audit", _V1),
     Migration(2, "settings", _V2),
     Migration(3, "scan conditions: clock believable, throttling", _V3),
+    Migration(4, "lossless names, result fingerprints, scan owners, append-only scans", _V4),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -28,6 +28,10 @@ def _json(text: str | None, default: Any) -> Any:
         return default
 
 
+def _blob(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
 def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
@@ -64,6 +68,9 @@ class ScanRecord:
     throttled_at_start: int | None = None
     throttled_at_end: int | None = None
     throttled_during: int | None = None
+    # The process that ran the scan (None in scans from before schema 4).
+    owner_pid: int | None = None
+    owner_boot_id: str | None = None
 
     @property
     def finished_normally(self) -> bool:
@@ -99,6 +106,8 @@ class ScanRecord:
             throttled_at_start=row.get("throttled_at_start"),
             throttled_at_end=row.get("throttled_at_end"),
             throttled_during=row.get("throttled_during"),
+            owner_pid=row.get("owner_pid"),
+            owner_boot_id=row.get("owner_boot_id"),
         )
 
 
@@ -123,6 +132,20 @@ class ImageRecord:
     elapsed_ms: float | None
     reused_from: int | None
     created_at: str
+    # The exact bytes of the names as listed on the stick (None in rows from before schema 4,
+    # whose names were valid text). ``path``/``case`` show undecodable bytes as U+FFFD.
+    path_raw: bytes | None = field(default=None, repr=False)
+    case_raw: bytes | None = field(default=None, repr=False)
+    result_sha256: str | None = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes, relative to the stick's root (to find the file again)."""
+        return self.path_raw if self.path_raw is not None else self.path.encode("utf-8")
+
+    @property
+    def case_bytes(self) -> bytes:
+        return self.case_raw if self.case_raw is not None else self.case.encode("utf-8")
 
     @property
     def name(self) -> str:
@@ -156,6 +179,9 @@ class ImageRecord:
             elapsed_ms=row["elapsed_ms"],
             reused_from=row["reused_from_image_id"],
             created_at=row["created_at"],
+            path_raw=_blob(row.get("path_raw")),
+            case_raw=_blob(row.get("case_raw")),
+            result_sha256=row.get("result_sha256"),
         )
 
 
