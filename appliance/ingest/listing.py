@@ -13,11 +13,13 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from appliance.errors import VolumeGone
+from appliance.ingest.decode import kind_of
 
 SUPPORTED_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
@@ -136,6 +138,10 @@ def _root_readable(root: Path) -> bool:
 def _describe(error: OSError) -> str:
     if isinstance(error, PermissionError):
         return "permission denied"
+    if error.errno == errno.ENAMETOOLONG:
+        return "nested too deeply: the path is longer than the system allows"
+    if error.errno == errno.ELOOP:
+        return "links loop back on themselves"
     return error.strerror or errno.errorcode.get(error.errno or 0, "") or str(error)
 
 
@@ -232,18 +238,23 @@ class _Walker:
                 return
             if not os.path.exists(real):
                 if is_supported(entry.name):
-                    self.skip(rel, "link points to a file that does not exist; not read")
+                    what = "points to a file that does not exist"
+                    if os.path.islink(real):  # realpath stops at the link that loops
+                        what = "loops back on itself"
+                    self.skip(rel, f"link {what}; not read")
                 return
         if entry.is_dir(follow_symlinks=True):
             subfolders.append((path, rel))
             return
+        # stat, never open: looking at a pipe, socket or device this way cannot block or act.
+        info = entry.stat(follow_symlinks=True)
+        if not stat.S_ISREG(info.st_mode):
+            # Whatever its name: nobody copies a pipe or a device onto a stick by accident.
+            self.skip(rel, f"not a regular file ({kind_of(info.st_mode)}); not read")
+            return
         if not is_supported(entry.name):
             return
-        if not entry.is_file(follow_symlinks=True):
-            self.skip(rel, "not a regular file (device or pipe); not read")
-            return
-        size = entry.stat(follow_symlinks=True).st_size
-        self.images.append(ImageRef(self.root, rel, case_of(rel), size))
+        self.images.append(ImageRef(self.root, rel, case_of(rel), info.st_size))
 
 
 def case_of(relpath: PurePosixPath) -> str:
