@@ -19,6 +19,7 @@ from pathlib import Path
 from appliance.errors import ApplianceError
 from appliance.ingest import Volume
 from appliance.ingest.stick_write import StickNotWritable, os_reason, place_on_stick
+from appliance.text import display_text
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,9 @@ def copy_to_stick(
     except StickNotWritable as exc:
         raise StickWriteRefused(f"{exc} The report was not copied. {keep}") from exc
     except OSError as exc:
+        label = display_text(volume.label, 40)
         raise StickWriteRefused(
-            f"The report was not copied to the stick “{volume.label}”: {os_reason(exc)}. {keep}"
+            f"The report was not copied to the stick “{label}”: {os_reason(exc)}. {keep}"
         ) from exc
     if stick.note:
         log.warning("after copying %s to %s: %s", pdf.name, volume.label, stick.note)

@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
 
 from appliance.decision import Decision
 from appliance.gui import style
-from appliance.gui.state_views import local_time
+from appliance.gui.state_views import LABEL_CHARS, local_time
 from appliance.gui.widgets import TouchTable, button, label
+from appliance.text import display_text
 
 RANGES = (("Today", 0), ("7 days", 7), ("30 days", 30), ("All dates", None))
 
@@ -182,7 +183,7 @@ class HistoryPage(QWidget):
                         style.SHORT_WORDS[serious] if serious else "—",
                         f"#{scan.id}",
                         local_time(scan.started_at),
-                        scan.volume_label or "",
+                        display_text(scan.volume_label, LABEL_CHARS),
                         scan.status,
                         f"{scan.n_images}: {counts}",
                     ],

@@ -36,9 +36,16 @@ from appliance.gui.operator_view import OperatorPage
 from appliance.gui.result_view import ResultPage
 from appliance.gui.session import Session
 from appliance.gui.sources_qt import VolumeWatcher
-from appliance.gui.state_views import ProblemView, ScanView, WaitingView
+from appliance.gui.state_views import LABEL_CHARS, ProblemView, ScanView, WaitingView
 from appliance.gui.widgets import Banner, button, label
 from appliance.gui.workers import Background, ScanWorker
+from appliance.text import display_text
+
+
+def shown(volume) -> str:
+    """A stick's label as the screen shows it (escaped, shortened: it comes from the stick)."""
+    return display_text(volume.label, LABEL_CHARS)
+
 
 log = logging.getLogger(__name__)
 TOAST_MS = 30_000
@@ -279,7 +286,7 @@ class MainWindow(QMainWindow):
             found = self.session.problem
             reason = f"{found.title}." if found else "The appliance is not ready."
             self.say(
-                f"Stick “{volume.label}” is plugged in, but it cannot be analysed: {reason}",
+                f"Stick “{shown(volume)}” is plugged in, but it cannot be analysed: {reason}",
                 "error",
             )
             return
@@ -287,14 +294,14 @@ class MainWindow(QMainWindow):
             if all(v.id != volume.id for v in self.pending):
                 self.pending.append(volume)
             self.live.set_notice(
-                f"Stick “{volume.label}” is waiting; it can be scanned when this scan is done."
+                f"Stick “{shown(volume)}” is waiting; it can be scanned when this scan is done."
             )
             return
         self.start_scan(volume)
 
     def on_removed(self, volume) -> None:
         self.pending = [v for v in self.pending if v.id != volume.id]
-        self.say(f"Stick “{volume.label}” was removed.", "warn")
+        self.say(f"Stick “{shown(volume)}” was removed.", "warn")
         for view in (self.live, self.past):
             view.set_stick(self._stick_label(view.scan_id))
         if self.worker is None and self.home.currentWidget() is self.live and not self.pending:
@@ -605,7 +612,7 @@ class MainWindow(QMainWindow):
                 self.export_done.emit(local)
             elif copied is not None:
                 self.say(
-                    f"Report copied to the stick “{volume.label}” as {copied.name}."
+                    f"Report copied to the stick “{shown(volume)}” as {copied.name}."
                     f" A copy is kept on this appliance at {local}."
                 )
                 self.export_done.emit(copied)

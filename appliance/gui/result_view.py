@@ -25,8 +25,11 @@ from PySide6.QtWidgets import (
 from appliance.decision import Decision
 from appliance.gui.image_view import ImageView, tile_overlay
 from appliance.gui.review_panel import ReviewPanel
-from appliance.gui.state_views import breakable, local_time
+from appliance.gui.state_views import CASE_CHARS, MESSAGE_CHARS, breakable, local_time
 from appliance.gui.widgets import DecisionBadge, button, label
+from appliance.text import display_text
+
+TITLE_CHARS = 120  # a file name as the result screen's title
 
 
 class ResultPage(QWidget):
@@ -133,9 +136,10 @@ class ResultPage(QWidget):
         """Fill everything but the pixels (those arrive from a background load)."""
         self.image, self.scan = image, scan
         index, count = position
-        self.title.setText(breakable(image.name))
+        self.title.setText(breakable(display_text(image.name, TITLE_CHARS)))
         self.where.setText(
-            f"Case {image.case} · image {index + 1} of {count} · scan #{scan.id},"
+            f"Case {breakable(display_text(image.case, CASE_CHARS))}"
+            f" · image {index + 1} of {count} · scan #{scan.id},"
             f" {local_time(scan.started_at)}"
         )
         decision = image.effective_decision
@@ -177,7 +181,7 @@ class ResultPage(QWidget):
         t = scan.thresholds or {}
         lines = []
         if image.status != "ok":
-            lines.append(f"Not analysed: {image.error}")
+            lines.append(f"Not analysed: {display_text(image.error, MESSAGE_CHARS)}")
         elif "benign_below" in t and "malignant_at" in t:
             lines.append(
                 f"Benign below {t['benign_below']:.2f}, malignant from {t['malignant_at']:.2f};"

@@ -7,6 +7,7 @@ screen after a scan is exactly what was stored (including reviews).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import ClassVar
 
@@ -24,13 +25,26 @@ from appliance.gui import style
 from appliance.gui.messages import WAITING_TEXT, WAITING_TITLE, Problem, problem, scan_ending
 from appliance.gui.widgets import StateCard, TouchTable, button, label
 from appliance.health import conditions
+from appliance.text import display_text
+
+# How much of a stick's text (escaped by display_text, shortened in the middle) a view shows.
+LABEL_CHARS = 40  # a stick's label in titles and on buttons
+CASE_CHARS = 60  # a case (folder) in a table cell
+NAME_CHARS = 80  # a file name in a table cell or inside an explanation
+NOTE_CHARS = 300  # an error or note in a table cell
+MESSAGE_CHARS = 600  # a scan's message under its title
+
+
+# A run this long without a place to wrap gets one, so no name can widen a screen.
+_UNBROKEN = re.compile(r"([^\s\u200b]{24})(?=[^\s\u200b])")
 
 
 def breakable(text: str) -> str:
-    """Text that may wrap after ``_``, ``-`` and ``.``: file names have no spaces to wrap at."""
+    """Text that may wrap after ``_``, ``-`` and ``.`` (file names have no spaces to wrap at)
+    and at least every 24 characters (a name made of one long word)."""
     for mark in "_-.":
         text = text.replace(mark, mark + "\u200b")
-    return text
+    return _UNBROKEN.sub("\\1\u200b", text)
 
 
 def why(verdict) -> str:
@@ -193,6 +207,7 @@ class ScanView(QWidget):
     # -- running -------------------------------------------------------------------------------
 
     def start(self, label_text: str) -> None:
+        label_text = display_text(label_text, LABEL_CHARS)
         self.scan_id = None
         self.total = self.done = 0
         self.state.show_state(
@@ -266,7 +281,7 @@ class ScanView(QWidget):
     def offer_next_stick(self, label_text: str | None) -> None:
         self.next_button.setVisible(label_text is not None)
         if label_text:
-            self.next_button.setText(f"Scan “{label_text}” now")
+            self.next_button.setText(f"Scan “{display_text(label_text, LABEL_CHARS)}” now")
 
     # -- finished / reopened ---------------------------------------------------------------------
 
@@ -275,13 +290,14 @@ class ScanView(QWidget):
     ) -> None:
         """Show a scan from the database (after it ended, or reopened from History)."""
         self.scan_id = scan.id
-        label_text = scan.volume_label or scan.volume_path or "?"
+        label_text = display_text(scan.volume_label or scan.volume_path or "?", LABEL_CHARS)
+        message = display_text(scan.message, MESSAGE_CHARS)
         if reopened:
             title = f"Scan #{scan.id} of “{label_text}”, {local_time(scan.started_at)}"
-            text, tone = f"Status: {scan.status}. " + (scan.message or ""), "neutral"
+            text, tone = f"Status: {scan.status}. " + message, "neutral"
         elif scan.status == "interrupted" and not images:
             # Nothing could be listed at all: the stick is unreadable rather than pulled mid-way.
-            found = problem("stick_unreadable", scan.message or "")
+            found = problem("stick_unreadable", message)
             title, text, tone = found.title, f"{found.detail}\nWhat to do: {found.action}", "error"
         else:
             if scan.status in ("interrupted", "failed"):
@@ -290,8 +306,8 @@ class ScanView(QWidget):
             else:
                 done, total = len(images), max(self.total, len(images))
             title, text, tone = scan_ending(scan.status, done, total, label_text)
-            if scan.message and scan.status != "complete":
-                text = f"{text}\nDetail: {scan.message}"
+            if message and scan.status != "complete":
+                text = f"{text}\nDetail: {message}"
         notes = condition_notes(scan)
         if notes:
             text = "\n".join([text, *notes])
@@ -323,6 +339,7 @@ class ScanView(QWidget):
     def set_stick(self, label_text: str | None) -> None:
         """Name the stick a report would be copied to (None: no stick to copy to)."""
         present = label_text is not None
+        label_text = display_text(label_text, LABEL_CHARS)
         self._stick_present = present
         self.copy_button.setText(f"Copy PDF to “{label_text}”" if present else "Copy PDF to stick")
         self.copy_button.setEnabled(present and self.export_button.isEnabled())
@@ -354,8 +371,15 @@ class ScanView(QWidget):
     @staticmethod
     def _image_row(image_id, decision, p, case, path, note) -> tuple:
         p_text = "" if p is None else f"{p:.2f}"
-        name = str(path).rsplit("/", 1)[-1]
-        return (image_id, [style.SHORT_WORDS[decision], p_text, case, name, note], decision)
+        name = display_text(str(path).rsplit("/", 1)[-1], NAME_CHARS)
+        cells = [
+            style.SHORT_WORDS[decision],
+            p_text,
+            display_text(case, CASE_CHARS),
+            name,
+            display_text(note, NOTE_CHARS),
+        ]
+        return (image_id, cells, decision)
 
     def _fill_cases(self, images: list) -> None:
         grouped: dict[str, list] = {}
@@ -364,8 +388,9 @@ class ScanView(QWidget):
         self._case_first_image.clear()
         rows = []
         for index, (case, items) in enumerate(grouped.items()):
+            shown = {i.id: display_text(i.name, NAME_CHARS) for i in items}
             verdict = case_verdict(
-                case, [(i.name, i.effective_decision, i.p_malignant) for i in items]
+                case, [(shown[i.id], i.effective_decision, i.p_malignant) for i in items]
             )
             counts = ", ".join(f"{n} {word}" for word, n in verdict.counts.items() if n)
             rows.append(
@@ -373,7 +398,7 @@ class ScanView(QWidget):
                     index,
                     [
                         style.SHORT_WORDS[verdict.decision],
-                        case,
+                        display_text(case, CASE_CHARS),
                         counts,
                         breakable(why(verdict)),
                     ],
@@ -381,7 +406,7 @@ class ScanView(QWidget):
                 )
             )
             evidence = verdict.evidence[0] if verdict.evidence else None
-            first = next((i for i in items if i.name == evidence), items[0])
+            first = next((i for i in items if shown[i.id] == evidence), items[0])
             self._case_first_image[index] = first.id
         self.cases.set_rows(rows)
 

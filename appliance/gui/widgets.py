@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from appliance.decision import Decision
 from appliance.gui import style
 from appliance.gui.messages import Problem
+from appliance.text import display_text
 
 
 def button(
@@ -60,8 +61,19 @@ def _press(widget: QPushButton) -> None:
         widget.click()
 
 
+def qt_text(value: object) -> str:
+    """``value`` as text Qt shows whole. Qt silently cuts a string at the first byte that was
+    not UTF-8 (a surrogate escape: ``caf\\udce9.png`` would show as ``caf``), so such text goes
+    through :func:`~appliance.text.display_text`; views call that themselves for stick text, this
+    is the net under them."""
+    text = "" if value is None else str(value)
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        return display_text(text)
+    return text
+
+
 def label(text: str = "", role: str | None = None, wrap: bool = True) -> QLabel:
-    widget = QLabel(text)
+    widget = QLabel(qt_text(text))
     widget.setWordWrap(wrap)
     widget.setTextFormat(Qt.TextFormat.PlainText)
     if role:
@@ -173,10 +185,10 @@ class StateCard(QFrame):
             box.addWidget(widget)
 
     def show_state(self, title: str, text: str, tone: str = "neutral", action: str = "") -> None:
-        self.title.setText(title)
-        self.text.setText(text)
+        self.title.setText(qt_text(title))
+        self.text.setText(qt_text(text))
         self.text.setVisible(bool(text))
-        self.action.setText(action)
+        self.action.setText(qt_text(action))
         self.action.setVisible(bool(action))
         self.setProperty("tone", tone)
         style.repolish(self)
@@ -222,7 +234,7 @@ class TouchTable(QTableWidget):
         super().resizeEvent(event)
         fitted = getattr(self, "_fitted_width", None)
         if fitted is not None and abs(self.viewport().width() - fitted) > 40:
-            QTimer.singleShot(0, self.fit_columns)
+            QTimer.singleShot(0, self, self.fit_columns)  # dropped if self is gone
 
     def keyPressEvent(self, event) -> None:
         keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
@@ -282,7 +294,7 @@ class TouchTable(QTableWidget):
     def set_row(self, row: int, key: int | None, cells: list, decision: Decision | None = None):
         """Fill one row; ``cells`` are strings; column 0 gets the decision's icon when given."""
         for column, text in enumerate(cells):
-            item = QTableWidgetItem(str(text))
+            item = QTableWidgetItem(qt_text(text))
             if column == 0:
                 item.setData(Qt.ItemDataRole.UserRole, key)
                 if decision is not None:
