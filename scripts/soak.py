@@ -145,6 +145,20 @@ def running_scans(db: Path, before_id: int | None) -> int:
         ).fetchone()[0]
 
 
+def wait_for_scan(db: Path, previous_id: int | None, proc: subprocess.Popen) -> float | None:
+    """Wait until the scanner has recorded its scan row; the monotonic time it appeared."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            scan_id = last_scan(db)[0]
+        except sqlite3.Error:
+            scan_id = None  # the database is being created
+        if scan_id is not None and scan_id != previous_id:
+            return time.monotonic()
+        time.sleep(0.02)
+    return None
+
+
 def scan_command(args: argparse.Namespace, stick: Path) -> list[str]:
     cmd = [sys.executable, "-m", "appliance.cli", "scan", str(stick), "--db", str(args.db)]
     cmd += ["--format", "json"]
@@ -167,12 +181,15 @@ def soak(args: argparse.Namespace, stick: Path) -> Summary:
     reference = snapshot(args.db)
     while summary.kills < args.kills:
         number += 1
-        # Kill somewhere inside a whole scan's duration (learnt from scans that finished).
-        delay = rng.uniform(args.min_delay, max(args.min_delay + 0.1, estimate))
-        began = time.monotonic()
+        # Kill at a random moment of the scan itself: after its row exists (the process has
+        # started and opened the database), within the time a whole scan takes (learnt from
+        # scans that finished before their kill came).
+        previous_id = last_scan(args.db)[0]
         proc = subprocess.Popen(
             scan_command(args, stick), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        started = wait_for_scan(args.db, previous_id, proc)
+        delay = rng.uniform(0.0, estimate)
         try:
             proc.wait(timeout=delay)
             killed = False
@@ -180,6 +197,8 @@ def soak(args: argparse.Namespace, stick: Path) -> Summary:
             proc.kill()  # SIGKILL: no cleanup, no finally blocks, like a power cut
             proc.wait()
             killed = True
+        if not killed and started is not None:
+            estimate = min(estimate, max(0.2, time.monotonic() - started))
         stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if not killed and proc.returncode != 0:
             summary.scan_errors += 1
@@ -193,8 +212,6 @@ def soak(args: argparse.Namespace, stick: Path) -> Summary:
                 break
         else:
             failing = 0
-        if not killed:
-            estimate = min(estimate, time.monotonic() - began)
         check = integrity(args.db)
         after = snapshot(args.db)
         lost = compare(reference, after)
