@@ -37,7 +37,8 @@ KNOWN_BACKENDS = ("auto", "litert", "tflite-runtime", "tensorflow")
 MAX_THREADS = 64
 
 _PATH_KEYS = ("model", "models_dir", "database", "reports", "mock_usb")
-_TEXT_KEYS = ("device_name", "admin_pin")
+MAX_DEVICE_NAME = 64
+PIN_DIGITS = (4, 12)  # the admin corner's keypad has digits only
 
 
 def _data_home() -> Path:
@@ -163,16 +164,35 @@ def _shown(value: object) -> str:
         return str(value)
 
 
+def _printable(text: str) -> bool:
+    """No control characters (a NUL in a path cannot be opened; a newline breaks a report)."""
+    return not any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in text)
+
+
 def check_value(key: str, value: object, path: Path) -> object:
     """``value`` if it is allowed for ``key``, else an :class:`ApplianceError` naming the key,
     the file and what is allowed. TOML already gives types; this refuses the wrong ones."""
     problem = None
     if key in _PATH_KEYS:
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value.strip() or not _printable(value):
             problem = f'a path in quotes, e.g. {key} = "/var/lib/histo-appliance/…"'
-    elif key in _TEXT_KEYS:
-        if not isinstance(value, str):
-            problem = f'text in quotes, e.g. {key} = "{value}"'
+    elif key == "device_name":
+        good = isinstance(value, str) and value.strip() and _printable(value)
+        if not good or len(value) > MAX_DEVICE_NAME:  # type: ignore[arg-type]
+            example = value if isinstance(value, int | float) else "lab-pi-2"
+            problem = (
+                f"text in quotes, 1 to {MAX_DEVICE_NAME} characters on one line, e.g."
+                f' device_name = "{example}"'
+            )
+    elif key == "admin_pin":
+        low, high = PIN_DIGITS
+        digits = isinstance(value, str) and value.isascii() and value.isdigit()
+        if not isinstance(value, str) or (value and not (digits and low <= len(value) <= high)):
+            example = value if isinstance(value, int) and not isinstance(value, bool) else 4821
+            problem = (
+                f"text in quotes: {low} to {high} digits (the keypad has digits only), e.g."
+                f' admin_pin = "{example}", or "" to keep the admin corner locked'
+            )
     elif key == "num_threads":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
             problem = f"a whole number from 1 to {MAX_THREADS} without quotes, e.g. num_threads = 4"
@@ -200,6 +220,8 @@ def load_config(path: Path | None = None) -> Config:
     if path is None:
         return Config()
     try:
+        if Path(path).exists() and not Path(path).is_file():  # a folder or a pipe: never wait
+            raise ApplianceError(f"the configuration file {path} is not a regular file")
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ApplianceError(f"the configuration file {path} does not exist") from exc

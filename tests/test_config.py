@@ -134,15 +134,31 @@ def test_no_file_means_defaults_and_no_pin(monkeypatch: pytest.MonkeyPatch) -> N
         ("database = 5", "a path in quotes"),
         ('models_dir = ""', "a path in quotes"),
         ("reports = true", "a path in quotes"),
-        ("admin_pin = 4711", 'text in quotes, e.g. admin_pin = "4711"'),
+        (
+            "admin_pin = 4711",
+            'text in quotes: 4 to 12 digits (the keypad has digits only), e.g. admin_pin = "4711"',
+        ),
+        ('admin_pin = "abcd"', 'admin_pin = "4821", or "" to keep the admin corner locked'),
+        ('admin_pin = "12"', "4 to 12 digits"),
+        ('admin_pin = "١٢٣٤"', "4 to 12 digits"),  # Arabic-Indic digits: not on the keypad
         ("device_name = [1]", "text in quotes"),
+        ('device_name = ""', "1 to 64 characters on one line"),
+        ('device_name = "lab\\npi"', "1 to 64 characters on one line"),
+        (f'device_name = "{"x" * 65}"', "1 to 64 characters"),
+        ('num_threads = "four"', "whole number from 1 to 64"),
+        ("num_threads = -2", "whole number from 1 to 64"),
+        ('kiosk = "no"', "true or false"),
+        ('backend = ""', '"auto", "litert"'),
+        ('database = "a\\u0000b"', "a path in quotes"),
+        ('mock_usb = "usb\\n"', "a path in quotes"),
+        ("model = {path = 'x'}", "a path in quotes"),
     ],
 )
 def test_wrong_types_are_refused_with_key_file_and_rule(
     tmp_path: Path, line: str, allowed: str
 ) -> None:
     path = tmp_path / "config.toml"
-    path.write_text(line + "\n")
+    path.write_text(line + "\n", encoding="utf-8")
     key = line.split(" =")[0]
     with pytest.raises(ApplianceError) as caught:
         load_config(path)
@@ -163,3 +179,44 @@ def test_known_backends_match_the_interpreters() -> None:
     from appliance.inference.backends import BACKENDS
 
     assert ("auto", *(backend.name for backend in BACKENDS)) == KNOWN_BACKENDS
+
+
+def test_good_pins_and_names_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('admin_pin = "004821"\ndevice_name = "Labor Pi 2 (Zürich)"\n')
+    config = load_config(path)
+    assert (config.admin_pin, config.device_name) == ("004821", "Labor Pi 2 (Zürich)")
+    path.write_text('admin_pin = ""\n')
+    assert load_config(path).admin_pin == ""
+
+
+def test_a_section_or_misspelt_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[gui]\nkiosk = true\n")
+    with pytest.raises(ApplianceError, match=rf"unknown setting\(s\) gui in {path}; known: model,"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"num_threads = \n", "cannot be read"),
+        (b'device_name = "caf\xe9"\n', "cannot be read"),  # not UTF-8
+    ],
+)
+def test_a_broken_file_is_a_message(tmp_path: Path, content: bytes, words: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(content)
+    with pytest.raises(ApplianceError, match=words) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_pipe_or_folder_as_the_file_never_waits(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "fifo.toml")
+    (tmp_path / "dir.toml").mkdir()
+    for name in ("fifo.toml", "dir.toml"):
+        with pytest.raises(ApplianceError, match="is not a regular file"):
+            load_config(tmp_path / name)
