@@ -164,7 +164,7 @@ def _shown(value: object) -> str:
         return str(value)
 
 
-def _printable(text: str) -> bool:
+def printable(text: str) -> bool:
     """No control characters (a NUL in a path cannot be opened; a newline breaks a report)."""
     return not any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in text)
 
@@ -174,10 +174,10 @@ def check_value(key: str, value: object, path: Path) -> object:
     the file and what is allowed. TOML already gives types; this refuses the wrong ones."""
     problem = None
     if key in _PATH_KEYS:
-        if not isinstance(value, str) or not value.strip() or not _printable(value):
+        if not isinstance(value, str) or not value.strip() or not printable(value):
             problem = f'a path in quotes, e.g. {key} = "/var/lib/histo-appliance/…"'
     elif key == "device_name":
-        good = isinstance(value, str) and value.strip() and _printable(value)
+        good = isinstance(value, str) and value.strip() and printable(value)
         if not good or len(value) > MAX_DEVICE_NAME:  # type: ignore[arg-type]
             example = value if isinstance(value, int | float) else "lab-pi-2"
             problem = (

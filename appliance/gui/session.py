@@ -17,7 +17,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, replace
 
-from appliance.config import Config
+from appliance.config import MAX_DEVICE_NAME, Config, printable
 from appliance.errors import ApplianceError
 from appliance.gui.messages import Problem, classify
 from appliance.inference.card import Thresholds
@@ -179,8 +179,12 @@ class Session:
         name = name.strip()
         if not name:
             raise SettingRefused("The device name cannot be empty.")
-        if len(name) > 64:
-            raise SettingRefused("The device name is too long (at most 64 characters).")
+        if len(name) > MAX_DEVICE_NAME:
+            raise SettingRefused(
+                f"The device name is too long (at most {MAX_DEVICE_NAME} characters)."
+            )
+        if not printable(name):
+            raise SettingRefused("The device name must be one line without control characters.")
         if name != self.device_name:
             self.store.set_setting(DEVICE_NAME_KEY, name, actor)
         if self.analyzer is not None:
