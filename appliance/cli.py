@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("--db", type=Path, dest="database")
 
+    restore = commands.add_parser(
+        "restore",
+        help="put a backup back (checked first; the current database is kept beside it)",
+    )
+    restore.add_argument("file", type=Path, help="a backup written by `histo-appliance backup`")
+    restore.add_argument("--db", type=Path, dest="database")
+
     audit = commands.add_parser("audit", help="print the append-only audit log")
     audit.add_argument("--db", type=Path, dest="database")
     audit.add_argument("--limit", type=int, default=200)
@@ -109,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "report": cmd_report,
             "doctor": cmd_doctor,
             "backup": cmd_backup,
+            "restore": cmd_restore,
             "audit": cmd_audit,
             "model": cmd_model,
             "gui": cmd_gui,
@@ -312,6 +320,22 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     print(f"database backed up to {destination}")
     if note:
         print(note)
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace, config: Config) -> int:
+    from appliance.store.restore import restore_database
+
+    result = restore_database(config.database, args.file)
+    print(f"database {result.database} restored from {result.source}")
+    print(f"  backup sha256 {result.source_sha256}, schema {result.backup_schema}:"
+          f" {result.n_scans} scans, {result.n_images} image results")  # fmt: skip
+    if result.kept_at is not None:
+        state = "" if result.previous_state == "healthy" else " (it could not be opened)"
+        print(f"  the database as it was{state} is kept at {result.kept_at}")
+    print(
+        "Restart the appliance (GUI and watch service) so every screen shows the restored history."
+    )
     return EXIT_OK
 
 
