@@ -573,9 +573,9 @@ def write_scan_report(store: Store, scan_id: int, path: Path, *, device: str) ->
         scan_label=f"Scan #{scan.id}, {when(scan.started_at)}",
         fonts=f,
     )
-    story = build_story(scan, images, reviews, device=device, f=f)
     part = path.with_name(path.name + ".part")
     try:
+        story = build_story(scan, images, reviews, device=device, f=f)
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = SimpleDocTemplate(
             str(part),
