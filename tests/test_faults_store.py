@@ -28,6 +28,8 @@ from tests.test_faults import (
     FaultCase,
     assert_readable,
     make_analyzer,
+    note,
+    run_and_record,
     save,
     scan_fault_stick,
     scan_within,
@@ -57,6 +59,10 @@ def _name_case(name: str, fault: str, raw: str | bytes, awaiting: str | None = N
             pdf = write_scan_report(store, summary.scan_id, tmp_path / "r.pdf", device="t")
             assert pdf.stat().st_size > 1000
         json.dumps([o.to_json() for o in summary.outcomes])
+        [fault] = [
+            o for o in summary.outcomes if not o.path.endswith(("a_before.png", "z_after.png"))
+        ]
+        note(f"stored and shown as {fault.path!r}: {fault.status}, {fault.decision.value}")
 
     return FaultCase(
         name, "name", fault, "a row under its own name, report and JSON written", run, awaiting
@@ -207,8 +213,9 @@ def _refused(sql: str):
         db, before = _scanned_db(tmp_path)
         conn = sqlite3.connect(db, isolation_level=None)
         try:
-            with pytest.raises(sqlite3.DatabaseError):
+            with pytest.raises(sqlite3.DatabaseError) as caught:
                 conn.execute(sql)
+            note(f"sqlite refuses: {caught.value}")
         finally:
             conn.close()
         assert _results(db) == before
@@ -232,6 +239,7 @@ def _edited_not_reused(tmp_path: Path) -> None:
     originals = {sha: p for _id, sha, p, _d in before}
     for row in analyzer.store.images(summary.scan_id):
         assert abs(row.p_malignant - originals[row.sha256]) < 1e-6, "an edited result was reused"
+        note("rescan: " + ("reused (verified)" if row.reused_from else "analysed again"))
         assert again[row.path].p_malignant == row.p_malignant
     analyzer.store.close()
 
@@ -258,7 +266,9 @@ def _abandoned(tmp_path: Path) -> None:
     )
     scan_id = int(out.stdout.strip())
     with Store.open(db) as store:
-        assert store.scan(scan_id).status == "interrupted"
+        scan = store.scan(scan_id)
+        assert scan.status == "interrupted"
+        assert_readable(scan.message)
 
 
 # --- the model and its card --------------------------------------------------------------------
@@ -522,6 +532,7 @@ def _watch_survives(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=20)
     assert "Traceback" not in out, out
     assert "Still watching" in out
+    note(next(line for line in out.splitlines() if "Still watching" in line))
 
 
 STORE_CASES.append(
@@ -537,4 +548,4 @@ STORE_CASES.append(
 
 @pytest.mark.parametrize("case", [c.param() for c in STORE_CASES])
 def test_fault(case: FaultCase, tmp_path: Path) -> None:
-    case.run(tmp_path)
+    run_and_record(case, tmp_path)
