@@ -220,7 +220,8 @@ def load_config(path: Path | None = None) -> Config:
     if path is None:
         return Config()
     try:
-        if Path(path).exists() and not Path(path).is_file():  # a folder or a pipe: never wait
+        # A pipe would make start-up wait for ever, a folder cannot be read; /dev/null is fine.
+        if Path(path).is_fifo() or Path(path).is_socket() or Path(path).is_dir():
             raise ApplianceError(f"the configuration file {path} is not a regular file")
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

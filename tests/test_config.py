@@ -220,3 +220,4 @@ def test_a_pipe_or_folder_as_the_file_never_waits(tmp_path: Path) -> None:
     for name in ("fifo.toml", "dir.toml"):
         with pytest.raises(ApplianceError, match="is not a regular file"):
             load_config(tmp_path / name)
+    assert load_config(Path("/dev/null")).kiosk is False  # an empty file: the defaults
