@@ -32,7 +32,7 @@ LABEL_CHARS = 40  # a stick's label in titles and on buttons
 CASE_CHARS = 60  # a case (folder) in a table cell
 NAME_CHARS = 80  # a file name in a table cell or inside an explanation
 NOTE_CHARS = 300  # an error or note in a table cell
-MESSAGE_CHARS = 600  # a scan's message under its title
+MESSAGE_CHARS = 240  # a scan's message under its title (the 480-px screen is short)
 
 
 # A run this long without a place to wrap gets one, so no name can widen a screen.
