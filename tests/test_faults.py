@@ -652,8 +652,9 @@ def test_fault(case: FaultCase, tmp_path: Path) -> None:
 
 
 def test_the_table_is_large_enough() -> None:
+    from tests.test_faults_scope import SCOPE_CASES
     from tests.test_faults_store import STORE_CASES
 
-    names = [c.name for c in ALL_CASES + STORE_CASES]
+    names = [c.name for c in ALL_CASES + STORE_CASES + SCOPE_CASES]
     assert len(set(names)) == len(names)
     assert len(names) >= 40
