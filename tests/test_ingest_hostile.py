@@ -98,7 +98,7 @@ def test_a_link_inside_the_stick_is_still_read(tmp_path: Path) -> None:
 # -- listing never blocks -----------------------------------------------------------------------
 
 
-def test_pipes_and_sockets_are_listed_as_skipped_with_their_kind(tmp_path: Path) -> None:
+def test_pipes_and_sockets_with_image_names_are_skipped_with_their_kind(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.png")
     os.mkfifo(tmp_path / "notes")
     server = socket.socket(socket.AF_UNIX)
@@ -108,8 +108,7 @@ def test_pipes_and_sockets_are_listed_as_skipped_with_their_kind(tmp_path: Path)
     finally:
         server.close()
     reasons = {str(s.relpath): s.reason for s in listing.skipped}
-    assert reasons == {
-        "notes": "not a regular file (a named pipe); not read",
+    assert reasons == {  # "notes" is not an image name: ignored like any other such file
         "pipe.png": "not a regular file (a named pipe); not read",
         "sock.jpg": "not a regular file (a socket); not read",
     }

@@ -246,13 +246,14 @@ class _Walker:
         if entry.is_dir(follow_symlinks=True):
             subfolders.append((path, rel))
             return
+        # A pipe named "notes" is ignored like any file that is not an image: a skipped entry
+        # becomes an error row, which would make its case unassessable.
+        if not is_supported(entry.name):
+            return
         # stat, never open: looking at a pipe, socket or device this way cannot block or act.
         info = entry.stat(follow_symlinks=True)
         if not stat.S_ISREG(info.st_mode):
-            # Whatever its name: nobody copies a pipe or a device onto a stick by accident.
             self.skip(rel, f"not a regular file ({kind_of(info.st_mode)}); not read")
-            return
-        if not is_supported(entry.name):
             return
         self.images.append(ImageRef(self.root, rel, case_of(rel), info.st_size))
 
