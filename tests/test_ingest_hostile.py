@@ -93,6 +93,7 @@ def test_a_link_inside_the_stick_is_still_read(tmp_path: Path) -> None:
     _png(tmp_path / "real.png")
     (tmp_path / "alias.png").symlink_to("real.png")
     assert read_image(tmp_path / "alias.png", volume_root=tmp_path).width == 8
+    assert read_image(tmp_path / "alias.png").width == 8  # without a stick to stay on
 
 
 # -- listing never blocks -----------------------------------------------------------------------

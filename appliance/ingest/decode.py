@@ -158,14 +158,12 @@ def _inside(real: str, real_root: str) -> bool:
 def _open_checked(path: Path, volume_root: Path | None) -> int:
     """A descriptor on a regular file, or an ImageError saying what the path is instead.
 
-    With ``volume_root`` the path's links are resolved first and must stay on the stick (a link
-    swapped in after listing cannot lead out of it); the resolved file is then opened without
-    following a link and non-blocking, and its type is checked on the descriptor itself."""
-    target = os.fspath(path)
-    if volume_root is not None:
-        target = os.path.realpath(target)
-        if not _inside(target, os.path.realpath(volume_root)):
-            raise ImageError("link points outside the stick: skipped")
+    The path's links are resolved first and, with ``volume_root``, must stay on the stick (a
+    link swapped in after listing cannot lead out of it); the resolved file is then opened
+    without following a link and non-blocking, and its type is checked on the descriptor."""
+    target = os.path.realpath(path)
+    if volume_root is not None and not _inside(target, os.path.realpath(volume_root)):
+        raise ImageError("link points outside the stick: skipped")
     info = os.lstat(target)
     if stat.S_ISLNK(info.st_mode):  # what realpath leaves of a link that loops
         raise ImageError("link loops back on itself: skipped")
