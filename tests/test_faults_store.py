@@ -85,6 +85,62 @@ def _long_path_run(tmp_path: Path) -> None:
     assert pdf.stat().st_size > 1000
 
 
+_HOSTILE = [b"caf\xe9.png", b"\x1b[31mred\x07.png", "scan\u202egnp.png".encode(), b"two\nlines.png"]
+
+
+def _hostile_stick(tmp_path: Path) -> Path:
+    stick = tmp_path / "stick"
+    (stick / "case").mkdir(parents=True)
+    for seed, raw in enumerate(_HOSTILE):
+        with open(bytes(stick / "case") + b"/" + raw, "wb") as handle:
+            tissue(seed=seed).save(handle, format="PNG")
+    return stick
+
+
+def _cli_output(tmp_path: Path, fmt: str) -> str:
+    """The text ``histo-appliance scan`` prints for a stick of hostile names (in-process)."""
+    import contextlib
+    import io
+
+    from appliance.cli import main
+
+    out = io.StringIO()
+    argv = [
+        "scan",
+        str(_hostile_stick(tmp_path)),
+        "--db",
+        str(tmp_path / "c.db"),
+        "--model",
+        str(TINY_BUNDLE),
+        "--format",
+        fmt,
+    ]
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    return out.getvalue()
+
+
+def _cli_table_escapes(tmp_path: Path) -> None:
+    text = _cli_output(tmp_path, "table")
+    for bad in ("\x1b", "\x07", "\u202e"):
+        assert bad not in text, f"raw {bad!r} from a file name reached the terminal"
+    assert not any(0xDC80 <= ord(c) <= 0xDCFF for c in text), "undecodable bytes printed raw"
+    assert "two\nlines" not in text, "a newline in a file name broke the table"
+    assert "caf\ufffd.png" in text
+    note(
+        "table shows: "
+        + ", ".join(line.split()[0] for line in text.splitlines() if line.startswith("case/"))
+    )
+
+
+def _cli_json_is_valid_unicode(tmp_path: Path) -> None:
+    text = _cli_output(tmp_path, "json")
+    paths = [image["path"] for image in json.loads(text)["images"]]
+    for path in paths:
+        path.encode("utf-8")  # a lone surrogate (raw undecodable byte) cannot be encoded
+    note("JSON paths: " + ", ".join(repr(p) for p in paths))
+
+
 NAME_CASES = [
     _name_case("name_not_utf8", "file name with byte 0xE9 (Latin-1 'é')", b"caf\xe9.png"),
     _name_case("name_newline", "file name with a newline", "two\nlines.png"),
@@ -96,6 +152,22 @@ NAME_CASES = [
         "name_255_bytes", "a 251-character file name (ext4's 255-byte limit)", "n" * 251 + ".png"
     ),
     _name_case("name_emoji_cjk", "file name in CJK with an emoji", "病理切片🔬.png"),
+    FaultCase(
+        "names_in_cli_table",
+        "name",
+        "ESC, BEL, U+202E, newline, byte 0xE9 in file names",
+        "the terminal table shows escapes and U+FFFD, never the raw characters",
+        _cli_table_escapes,
+        "lead (cli.py table: display_text for paths and cases)",
+    ),
+    FaultCase(
+        "names_in_cli_json",
+        "name",
+        "byte 0xE9 in a file name, scan --format json",
+        "valid UTF-8 JSON (U+FFFD or an escape), no lone surrogate",
+        _cli_json_is_valid_unicode,
+        "lead (cli.py JSON: display path)",
+    ),
     FaultCase(
         "folder_path_3kb",
         "name",
