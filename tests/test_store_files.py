@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from appliance.errors import StoreError
-from appliance.store import Store, database
+from appliance.store import LATEST_VERSION, Store, opening
 from tests.conftest import start_test_scan
 
 
@@ -32,19 +32,19 @@ def test_a_new_database_appears_only_when_complete(
     """A power cut while the database is created must not leave an empty file (which the next
     start would rightly refuse): it is built beside its name and linked in when complete."""
     path = tmp_path / "appliance.db"
-    real_migrate = database.migrate
+    real_migrate = opening.migrate
 
     def power_cut(conn, where):
         real_migrate(conn, where)
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(database, "migrate", power_cut)
+    monkeypatch.setattr(opening, "migrate", power_cut)
     with pytest.raises(KeyboardInterrupt):
         Store.open(path)
     assert not path.exists()
     monkeypatch.undo()
     with Store.open(path) as store:
-        assert store.schema_version == database.LATEST_VERSION
+        assert store.schema_version == LATEST_VERSION
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [
         "appliance.db"
     ]
@@ -65,7 +65,7 @@ def test_a_database_locked_by_another_writer_gives_words(
 ) -> None:
     path = tmp_path / "appliance.db"
     Store.open(path).close()
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(opening, "BUSY_TIMEOUT_MS", 200)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another program writing and not letting go
     try:

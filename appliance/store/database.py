@@ -21,17 +21,17 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import sqlite_utils
 
 from appliance.errors import ApplianceError, StoreError
 from appliance.store import owner as owners
-from appliance.store.failures import damaged, empty_file, translate
+from appliance.store.failures import empty_file, translate
 from appliance.store.failures import guard as _guard
 from appliance.store.integrity import result_sha256, row_result_sha256
-from appliance.store.migrations import LATEST_VERSION, check_not_newer, migrate, schema_version
+from appliance.store.migrations import LATEST_VERSION, schema_version
 from appliance.store.names import display, raw_bytes, storable
+from appliance.store.opening import connect, create
 from appliance.store.records import (
     DECISIONS,
     IMAGE_STATUSES,
@@ -45,7 +45,6 @@ from appliance.store.records import (
 log = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
-BUSY_TIMEOUT_MS = 5000
 _SCAN_AUDIT_FIELDS = (
     "source",
     "volume_label",
@@ -81,71 +80,6 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _uri(path: Path, mode: str) -> str:
-    return f"file:{quote(os.fsencode(path.absolute()))}?mode={mode}"
-
-
-def _connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
-    """Connect, check and migrate; ``create`` False never makes a file (it must exist)."""
-    conn: sqlite3.Connection | None = None
-    try:
-        with _guard(path, "open the database"):
-            conn = sqlite3.connect(
-                _uri(path, "rwc" if create else "rw"),
-                uri=True,
-                check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            # Reading the header first: a file that is not a database fails here, in words.
-            check_not_newer(schema_version(conn), str(path))
-            Store._check_integrity(conn, path)
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning("journal_mode is %s, not wal, for %s", mode, path)
-            conn.execute("PRAGMA synchronous = FULL")
-            migrate(conn, str(path))
-    except BaseException:
-        if conn is not None:
-            conn.close()
-        raise
-    return conn
-
-
-def _create(path: Path) -> None:
-    """Build a new, fully migrated database beside ``path`` and link it into place.
-
-    ``os.link`` fails if ``path`` appeared meanwhile (another process created it first): then
-    that one is used and this one is dropped.
-    """
-    part = path.with_name(f".{path.name}.new-{os.getpid()}")
-    for leftover in _with_journals(part):
-        leftover.unlink(missing_ok=True)
-    _connect(part, create=True).close()  # closing checkpoints and removes the -wal file
-    try:
-        with open(part, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.link(part, path)
-    except FileExistsError:
-        pass
-    except OSError:  # a file system without hard links: rename, unless one appeared meanwhile
-        if not path.exists():
-            os.replace(part, path)
-    finally:
-        for leftover in _with_journals(part):
-            leftover.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _with_journals(path: Path) -> tuple[Path, ...]:
-    return tuple(path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
-
-
 class Store:
     """The appliance's database. Open with :meth:`Store.open`; use as a context manager."""
 
@@ -170,25 +104,16 @@ class Store:
         with _guard(path, "open the database"):
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
-                _create(path)
+                create(path)
             if path.is_file() and path.stat().st_size == 0:
                 raise empty_file(path)
-        store = cls(path, sqlite_utils.Database(_connect(path)))
+        store = cls(path, sqlite_utils.Database(connect(path)))
         if mark_abandoned:
             try:
                 store.mark_abandoned_scans()
             except StoreError as exc:  # e.g. a read-only copy: opening for reading still works
                 log.warning("could not check for abandoned scans in %s: %s", path, exc)
         return store
-
-    @staticmethod
-    def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
-        """``quick_check`` at every start: a damaged file is reported before anything is added."""
-        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
-        if rows != ["ok"]:
-            lines = [line.strip("* ") for row in rows for line in row.splitlines()]
-            detail = "; ".join(line for line in lines if line)[:200]
-            raise damaged(path, detail)
 
     def close(self) -> None:
         with self._lock:
