@@ -100,3 +100,24 @@ def test_rows_from_before_schema_4_still_give_their_bytes(store: Store) -> None:
     conn.close()
     [old] = store.images(scan_id)
     assert old.path_raw is None and old.path_bytes == b"c/old.png" and old.case_bytes == b"c"
+
+
+HOSTILE = "x'); DROP TABLE images; --\" OR 1=1 %_\\"
+
+
+def test_sql_text_from_a_stick_is_only_ever_a_value(store: Store) -> None:
+    """Every value is a bound parameter: quotes, comment marks and LIKE wildcards in a name or
+    a search are stored and matched as plain text."""
+    scan_id = start_test_scan(store, label=HOSTILE)
+    image_id = _record(store, scan_id, f"{HOSTILE}/{HOSTILE}.png", HOSTILE, error=HOSTILE)
+    store.finish_scan(scan_id, "failed", HOSTILE)
+    store.set_setting(HOSTILE, HOSTILE, actor=HOSTILE)
+    store.add_review(image_id, reviewer=HOSTILE, agreed=False, corrected_decision="benign",
+                     note=HOSTILE)  # fmt: skip
+    assert store.image(image_id).path == f"{HOSTILE}/{HOSTILE}.png"
+    assert store.scan(scan_id).message == HOSTILE and store.get_setting(HOSTILE) == HOSTILE
+    assert [s.id for s in store.scans(search=HOSTILE)] == [scan_id]
+    plain = start_test_scan(store, label="PLAIN")
+    assert [s.id for s in store.scans(search="%")] == [scan_id]  # a literal %, not "anything"
+    assert [s.id for s in store.scans(search="")] == [plain, scan_id]
+    assert {"images", "scans", "audit"} <= set(store.db.table_names())

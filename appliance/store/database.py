@@ -147,6 +147,11 @@ class Store:
                 raise
 
     def _rows(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = ()) -> list[dict]:
+        """Rows of a query whose values are all bound parameters (never spliced into ``sql``)."""
+        if isinstance(params, dict):
+            params = {k: storable(v) for k, v in params.items()}
+        else:
+            params = tuple(storable(v) for v in params)
         with self._lock, _guard(self.path, "read the database"):
             return list(self.db.query(sql, params))
 
