@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from appliance.errors import ModelRejected, StoreError
 from appliance.inference.bundle import ModelBundle
@@ -50,22 +51,34 @@ def _named(name: str | bytes):
 
 
 def _name_case(name: str, fault: str, raw: str | bytes, awaiting: str | None = None) -> FaultCase:
+    raw_bytes = raw if isinstance(raw, bytes) else raw.encode()
+
     def run(tmp_path: Path) -> None:
         _analyzer, summary = scan_fault_stick(tmp_path, _named(raw), statuses={"ok", "error"})
-        # The report and the JSON must carry the name too.
         with Store.open(tmp_path / "db" / "appliance.db") as store:
             from appliance.report import write_scan_report
 
+            [row] = [r for r in store.images(summary.scan_id) if r.path_bytes.endswith(raw_bytes)]
+            # Lossless: the exact bytes are kept, so the file can be found again on the stick.
+            assert row.path_bytes == b"case/" + raw_bytes
+            row.path.encode("utf-8")  # the shown text is valid Unicode (U+FFFD for bad bytes)
             pdf = write_scan_report(store, summary.scan_id, tmp_path / "r.pdf", device="t")
             assert pdf.stat().st_size > 1000
+        text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+        assert not any(
+            c in text for c in "\x1b\x07\u202e" if c in raw_bytes.decode(errors="ignore")
+        )
+        assert not any(0xDC80 <= ord(c) <= 0xDCFF for c in text)
         json.dumps([o.to_json() for o in summary.outcomes])
-        [fault] = [
-            o for o in summary.outcomes if not o.path.endswith(("a_before.png", "z_after.png"))
-        ]
-        note(f"stored and shown as {fault.path!r}: {fault.status}, {fault.decision.value}")
+        note(f"stored row shows {row.path!r} (exact bytes kept): {row.status}, {row.decision}")
 
     return FaultCase(
-        name, "name", fault, "a row under its own name, report and JSON written", run, awaiting
+        name,
+        "name",
+        fault,
+        "a row under its own name (exact bytes kept, shown as valid text), PDF and JSON written",
+        run,
+        awaiting,
     )
 
 
