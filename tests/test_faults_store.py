@@ -581,6 +581,8 @@ STORE_CASES = (
 def _watch_survives(tmp_path: Path) -> None:
     sticks = tmp_path / "sticks"
     save(tissue(seed=1), sticks / "first" / "case" / "a.png")
+    _named(b"caf\xe9 \x1b[31m.png")(sticks / "first" / "case")  # crashed watch before issue 10
+    _long_folder(sticks / "first")
     reports = tmp_path / "reports-is-a-file"
     reports.write_text("not a folder")
     cmd = [
@@ -598,7 +600,7 @@ def _watch_survives(tmp_path: Path) -> None:
         str(TINY_BUNDLE),
     ]
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     )
     try:
         deadline = time.monotonic() + 30
@@ -624,7 +626,7 @@ STORE_CASES.append(
     FaultCase(
         "watch_report_fails",
         "watch",
-        "the reports folder is a file: every report fails",
+        "a stick with a non-UTF-8 name and a 3 KB path; the reports folder is a file",
         "message printed; watching goes on; the next stick is scanned",
         _watch_survives,
     )
