@@ -212,3 +212,22 @@ def test_restoring_onto_no_database_and_from_an_older_schema(db: Path, tmp_path:
     with Store.open(db) as store:
         assert store.schema_version == LATEST_VERSION
         assert [s.volume_label for s in store.scans()] == ["OLD"]
+
+
+def test_two_restores_in_the_same_second_keep_both_old_databases(db: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 12, 2, 3, 0, 0, tzinfo=UTC)
+    with Store.open(db) as store:
+        backup = store.backup(tmp_path / "b.db")
+        _fill(store, "ONE")
+    first = restore_database(db, backup, now=moment)
+    with Store.open(db) as store:
+        _fill(store, "TWO")
+    second = restore_database(db, backup, now=moment)
+    assert first.kept_at != second.kept_at
+    assert first.kept_at.exists() and second.kept_at.exists()
+    labels = [
+        [s.volume_label for s in Store.open(p).scans()] for p in (first.kept_at, second.kept_at)
+    ]
+    assert labels == [["ONE"], ["TWO"]]

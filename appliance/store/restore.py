@@ -132,7 +132,7 @@ def check_backup(path: Path, shown_as: Path | None = None) -> int:
 def _install(
     database: Path, source: Path, staging: Path, digest: str, schema: int, stamp: str
 ) -> RestoreResult:
-    kept_at = database.with_name(f"{database.name}.before-restore-{stamp}")
+    kept_at = _unused(database.with_name(f"{database.name}.before-restore-{stamp}"))
     previous = "none"
     if database.exists():
         try:
@@ -166,6 +166,15 @@ def _install(
         n_scans = int(restored.db.execute("SELECT COUNT(*) FROM scans").fetchone()[0])
         n_images = int(restored.db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
     return RestoreResult(database, source, digest, kept_at, previous, schema, n_scans, n_images)
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``…: two restores in one second keep both old copies."""
+    candidate, n = path, 1
+    while any(p.exists() for p in _family(candidate)):
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
 
 
 def _refuse_if_scanning(store: Store) -> None:
