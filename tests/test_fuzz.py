@@ -178,3 +178,36 @@ def test_decoding_random_bytes(data: bytes, suffix: str) -> None:
 @given(_mutated(), st.sampled_from([".png", ".jpg", ".tif"]))
 def test_decoding_mutated_images(data: bytes, suffix: str) -> None:
     _decode_once(data, suffix)
+
+
+# --- any name, through the whole pipeline into the store --------------------------------------
+
+_PNG = _valid("PNG")
+
+
+@settings(
+    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(st.lists(_NAME_BYTES, min_size=1, max_size=3, unique=True))
+def test_any_file_name_gets_a_row_with_its_exact_bytes(stems: list[bytes]) -> None:
+    from appliance.inference.bundle import ModelBundle
+    from appliance.inference.classifier import Classifier
+    from appliance.pipeline import Analyzer
+    from appliance.store import Store
+    from tests.conftest import TINY_BUNDLE
+
+    names = [stem[:240] + b".png" for stem in stems if not stem.startswith(b".")]
+    with tempfile.TemporaryDirectory() as work:
+        stick = os.path.join(os.fsencode(work), b"stick", b"case")
+        os.makedirs(stick)
+        for name in names:
+            with open(os.path.join(stick, name), "wb") as handle:
+                handle.write(_PNG)
+        classifier = Classifier(ModelBundle.load(TINY_BUNDLE))
+        with Store.open(Path(work) / "a.db") as store:
+            summary = Analyzer(classifier, store, device="fuzz").scan(Path(work) / "stick")
+            rows = store.images(summary.scan_id)
+        assert summary.status == "complete"
+        assert sorted(r.path_bytes for r in rows) == sorted(b"case/" + n for n in names)
+        for row in rows:
+            row.path.encode("utf-8")  # shown as valid text
