@@ -227,7 +227,8 @@ def test_two_restores_in_the_same_second_keep_both_old_databases(db: Path, tmp_p
     second = restore_database(db, backup, now=moment)
     assert first.kept_at != second.kept_at
     assert first.kept_at.exists() and second.kept_at.exists()
-    labels = [
-        [s.volume_label for s in Store.open(p).scans()] for p in (first.kept_at, second.kept_at)
-    ]
+    labels = []
+    for kept in (first.kept_at, second.kept_at):
+        with Store.open(kept) as old:
+            labels.append([s.volume_label for s in old.scans()])
     assert labels == [["ONE"], ["TWO"]]
