@@ -578,6 +578,23 @@ STORE_CASES = (
 )
 
 
+def _thresholds_setting(benign: object, malignant: object):
+    """The admin's threshold settings set (or tampered) to values the card does not allow."""
+
+    def run(tmp_path: Path) -> None:
+        from appliance.runtime import effective_thresholds
+
+        card = ModelBundle.load(TINY_BUNDLE).card
+        with Store.open(tmp_path / "a.db") as store:
+            for key, value in (("benign_below", benign), ("malignant_at", malignant)):
+                store.set_setting(f"threshold.{card.sha256}.{key}", value, actor="fault-suite")
+            used = effective_thresholds(card.thresholds, store, card.sha256)
+        assert used == card.thresholds, used
+        note(f"ignored; the card's {used.benign_below} / {used.malignant_at} are used")
+
+    return run
+
+
 def _watch_survives(tmp_path: Path) -> None:
     sticks = tmp_path / "sticks"
     save(tissue(seed=1), sticks / "first" / "case" / "a.png")
@@ -621,6 +638,23 @@ def _watch_survives(tmp_path: Path) -> None:
     assert "Still watching" in out
     note(next(line for line in out.splitlines() if "Still watching" in line))
 
+
+STORE_CASES += [
+    FaultCase(
+        "admin_thresholds_zero",
+        "card",
+        "stored admin thresholds 0 / 0 (outside 0.01-0.99)",
+        "not used: the card's thresholds apply",
+        _thresholds_setting(0.0, 0.0),
+    ),
+    FaultCase(
+        "admin_thresholds_text",
+        "card",
+        "stored admin thresholds are text ('abc')",
+        "not used: the card's thresholds apply",
+        _thresholds_setting("abc", "0.7"),
+    ),
+]
 
 STORE_CASES.append(
     FaultCase(
