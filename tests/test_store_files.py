@@ -43,6 +43,9 @@ def test_a_new_database_appears_only_when_complete(
         Store.open(path)
     assert not path.exists()
     monkeypatch.undo()
+    dead = subprocess.run(["true"])
+    (tmp_path / ".appliance.db.new-999999999").write_bytes(b"half")  # another dead creator
+    assert dead.returncode == 0
     with Store.open(path) as store:
         assert store.schema_version == LATEST_VERSION
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [

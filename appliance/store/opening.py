@@ -7,6 +7,7 @@ An existing file is never replaced here: one that is damaged or empty is refused
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import sqlite3
@@ -16,6 +17,7 @@ from urllib.parse import quote
 from appliance.store.failures import damaged
 from appliance.store.failures import guard as _guard
 from appliance.store.migrations import check_not_newer, migrate, schema_version
+from appliance.store.owner import pid_exists
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ def create(path: Path) -> None:
     that one is used and this one is dropped.
     """
     part = path.with_name(f".{path.name}.new-{os.getpid()}")
+    _remove_unfinished(path)
     for leftover in _with_journals(part):
         leftover.unlink(missing_ok=True)
     connect(part, create=True).close()  # closing checkpoints and removes the -wal file
@@ -90,6 +93,15 @@ def create(path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _remove_unfinished(path: Path) -> None:
+    """Drop half-built databases of creators that died (power cut, kill) before linking theirs;
+    one whose process still runs is left to finish."""
+    for part in path.parent.glob(f".{glob.escape(path.name)}.new-*"):
+        pid = part.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not pid_exists(int(pid)):
+            part.unlink(missing_ok=True)
 
 
 def _with_journals(path: Path) -> tuple[Path, ...]:
