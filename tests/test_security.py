@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, TINY_BUNDLE
-from tests.test_faults import make_analyzer, save, tissue
+from tests.faults_support import make_analyzer, save, tissue
 
 NETWORK_EVENTS = ("socket.", "urllib.", "http.", "ftplib.", "smtplib.", "webbrowser.")
 _recording: list[tuple[str, str]] | None = None
