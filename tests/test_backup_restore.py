@@ -3,6 +3,7 @@ was is kept beside it, the restore is audited, and the data afterwards is the ba
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -232,3 +233,19 @@ def test_two_restores_in_the_same_second_keep_both_old_databases(db: Path, tmp_p
         with Store.open(kept) as old:
             labels.append([s.volume_label for s in old.scans()])
     assert labels == [["ONE"], ["TWO"]]
+
+
+def test_run_as_root_the_restored_files_belong_to_the_appliance_user(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("checks what happens when the admin forgets `sudo -u histo-appliance`")
+    folder = tmp_path / "var"
+    folder.mkdir()
+    os.chown(folder, 65534, 65534)  # the service user's folder (nobody here)
+    db = folder / "appliance.db"
+    with Store.open(tmp_path / "source.db") as store:
+        _fill(store, "FIRST")
+        backup = store.backup(tmp_path / "b.db")
+    restore_database(db, backup)  # onto no database: the checked copy is renamed into place
+    assert (db.stat().st_uid, db.stat().st_gid) == (65534, 65534)
+    second = restore_database(db, backup)  # onto a healthy one: the kept copy too
+    assert second.kept_at is not None and second.kept_at.stat().st_uid == 65534

@@ -169,7 +169,8 @@ def _no_replace(table: str, what: str) -> str:
 # names were valid text. result_sha256: see appliance.store.integrity (NULL in older rows: those
 # are not reused, because whether they were edited while UPDATE was allowed cannot be known).
 # owner_*: see appliance.store.owner. A scan may change only from 'running' to a final status,
-# once, setting the SCAN_FINISH_COLUMNS.
+# once, setting the SCAN_FINISH_COLUMNS. A later migration that adds a column to scans must
+# recreate scans_only_finish with that column in the fixed list (or in SCAN_FINISH_COLUMNS).
 _V4 = (
     "ALTER TABLE images ADD COLUMN path_raw BLOB",
     "ALTER TABLE images ADD COLUMN case_raw BLOB",

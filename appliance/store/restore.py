@@ -150,6 +150,8 @@ def _install(
                     kept_at=str(kept_at),
                 )  # fmt: skip
                 current.backup(kept_at)
+                with guard(kept_at, "keep the current database", "the kept copy"):
+                    _same_owner_as_folder(kept_at)
                 _copy_over(staging, current)
     else:
         kept_at = None
@@ -215,10 +217,19 @@ def _move_aside(database: Path, kept_at: Path) -> None:
                 os.replace(part, kept_at.with_name(kept_at.name + suffix))
 
 
+def _same_owner_as_folder(path: Path) -> None:
+    """Run as root (``sudo`` without ``-u histo-appliance``), a new file would belong to root and
+    the appliance could not write it: it gets the owner of the database's folder instead."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        folder = path.parent.stat()
+        os.chown(path, folder.st_uid, folder.st_gid)
+
+
 def _rename_into_place(staging: Path, database: Path) -> None:
     with guard(database, "put the restored database in place"):
         with open(staging, "rb+") as handle:
             os.fsync(handle.fileno())
+        _same_owner_as_folder(staging)
         os.replace(staging, database)
         dir_fd = os.open(database.parent, os.O_RDONLY)
         try:
