@@ -144,3 +144,8 @@ def test_a_read_only_disk_gives_words(small_disk: Path) -> None:
     assert "read-only" in message and str(path) in message
     with pytest.raises(StoreError, match="read-only"):
         Store.open(small_disk / "new" / "appliance.db")
+
+
+def test_a_folder_where_the_database_should_be_gives_words(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is a folder, not a database file"):
+        Store.open(tmp_path)

@@ -105,6 +105,11 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 create(path)
+            if path.is_dir():
+                raise StoreError(
+                    f"The appliance database ({path}) is a folder, not a database file. Give the"
+                    " path of the database file (the `database` setting or --db)."
+                )
             if path.is_file() and path.stat().st_size == 0:
                 raise empty_file(path)
         store = cls(path, sqlite_utils.Database(connect(path)))
