@@ -25,11 +25,15 @@ from appliance.decision import CaseVerdict, Decision, case_verdict, decide
 from appliance.errors import ImageError, VolumeGone
 from appliance.health import ThrottleMonitor
 from appliance.inference.card import Thresholds
-from appliance.inference.classifier import Classifier
+from appliance.inference.classifier import Classifier, StopCheck
 from appliance.ingest import ImageRef, LoadedImage, list_volume, read_image, thumbnail_jpeg
 from appliance.store import Store
 
 REMOVED_MESSAGE = "not analysed: the USB stick was removed before this image was read"
+CANCELLED_MESSAGE = "not analysed: the scan was cancelled while this image was being analysed"
+# A single image may not hold a scan longer than this (seconds); a Pi 4 needs about 0.1 s per
+# tile, so ten minutes is some 6,000 tissue tiles, a 25-megapixel region.
+IMAGE_TIME_BUDGET_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class Analyzer:
         *,
         clock: Callable[[], ClockStatus] | None = None,
         throttle_monitor: Callable[[], ThrottleMonitor] = ThrottleMonitor,
+        image_time_budget_s: float = IMAGE_TIME_BUDGET_S,
     ) -> None:
         self.classifier = classifier
         self.store = store
@@ -112,6 +117,7 @@ class Analyzer:
             lambda: judge_clock(card_created=self.card.provenance.get("created"))
         )
         self.throttle_monitor = throttle_monitor
+        self.image_time_budget_s = image_time_budget_s
 
     def scan(
         self,
@@ -181,7 +187,7 @@ class Analyzer:
                     f"cancelled after {position} of {len(listing.images)} images",
                 )
             try:
-                outcome = self._analyse(scan_id, ref)
+                outcome = self._analyse(scan_id, ref, cancel)
             except VolumeGone as exc:
                 for missing in listing.images[position:]:
                     summary.outcomes.append(
@@ -196,7 +202,25 @@ class Analyzer:
             self._progress(on_progress, summary, total)
         return self._finish(summary, "complete", None)
 
-    def _analyse(self, scan_id: int, ref: ImageRef) -> ImageOutcome:
+    def _stop_check(self, started: float, cancel: threading.Event | None) -> StopCheck:
+        """What ends one image early: a cancel, or its time budget running out."""
+        budget = self.image_time_budget_s
+
+        def check() -> str | None:
+            if cancel is not None and cancel.is_set():
+                return CANCELLED_MESSAGE
+            if time.perf_counter() - started > budget:
+                return (
+                    f"not assessed: stopped after {budget:.0f} s, the time one image may take;"
+                    " the image is too large to analyse on this device (cut it into regions)"
+                )
+            return None
+
+        return check
+
+    def _analyse(
+        self, scan_id: int, ref: ImageRef, cancel: threading.Event | None = None
+    ) -> ImageOutcome:
         started = time.perf_counter()
         try:
             loaded = read_image(ref.path, volume_root=ref.volume)
@@ -217,7 +241,9 @@ class Analyzer:
                 reused_from=previous.id,
             )
         try:
-            prediction = self.classifier.classify(loaded.image)
+            prediction = self.classifier.classify(
+                loaded.image, should_stop=self._stop_check(started, cancel)
+            )
         except ImageError as exc:
             return self._record_error(
                 scan_id, str(ref.relpath), ref.case, str(exc), loaded.size_bytes, loaded.sha256

@@ -32,7 +32,10 @@ def effective_thresholds(
     for key in THRESHOLD_SETTINGS:
         stored = store.get_setting(f"threshold.{model_sha256}.{key}")
         if stored is not None:
-            values[key] = float(stored)
+            try:
+                values[key] = float(stored)
+            except (TypeError, ValueError):
+                return card_thresholds
     if not values:
         return card_thresholds
     candidate = replace(card_thresholds, **values)

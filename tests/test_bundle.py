@@ -85,9 +85,41 @@ def test_incomplete_card_names_the_card(bundle_dir: Path) -> None:
     data = json.loads((bundle_dir / "card.json").read_text("utf-8"))
     del data["labels"]
     (bundle_dir / "card.json").write_text(json.dumps(data), "utf-8")
-    with pytest.raises(ModelRejected, match="incomplete or malformed") as caught:
+    with pytest.raises(ModelRejected, match="labels must be a list") as caught:
         ModelBundle.load(bundle_dir)
     assert "card.json" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "words"),
+    [
+        ("thresholds", "benign_below", "0.3", r"thresholds\.benign_below must be a number"),
+        ("thresholds", "malignant_at", None, r"thresholds\.malignant_at must be a number"),
+        ("thresholds", "allowed_range", [0.1, 0.5, 0.9], "must be two numbers"),
+        ("thresholds", "allowed_range", [0.0, 1.0], "0 < low < high < 1"),
+        ("input", "tile_size", -50, r"input\.tile_size must lie between"),
+        ("input", "height", 96.5, r"input\.height must be a whole number"),
+        ("input", "scaling", "sideways", "expected one of"),
+    ],
+)
+def test_card_values_are_checked_by_type_and_range(
+    bundle_dir: Path, section: str, key: str, value: object, words: str
+) -> None:
+    data = json.loads((bundle_dir / "card.json").read_text("utf-8"))
+    data[section][key] = value
+    if key == "tile_size":
+        data["input"].update(mode="tiled", tile_stride=50)
+    (bundle_dir / "card.json").write_text(json.dumps(data), "utf-8")
+    with pytest.raises(ModelRejected, match=words):
+        ModelBundle.load(bundle_dir)
+
+
+def test_thresholds_that_make_every_image_malignant_are_refused(bundle_dir: Path) -> None:
+    data = json.loads((bundle_dir / "card.json").read_text("utf-8"))
+    data["thresholds"].update(benign_below=0, malignant_at=0, allowed_range=[0, 1])
+    (bundle_dir / "card.json").write_text(json.dumps(data), "utf-8")
+    with pytest.raises(ModelRejected, match="same answer"):
+        ModelBundle.load(bundle_dir)
 
 
 def test_missing_model_file(bundle_dir: Path) -> None:

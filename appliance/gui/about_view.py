@@ -88,6 +88,7 @@ def about_html(session, source_description: str, conditions=None) -> str:
             ("intended use", card.intended_use),
         ]
         parts.append("<h2>Model</h2>" + _table(model_rows))
+        parts.append("<h2>What the model refuses (scope gate)</h2>" + _table(scope_rows(card)))
         parts.append("<h2>Training data</h2>" + _table(flatten(card.training_data)))
         parts.append("<h2>Test results</h2>" + _table(flatten(card.metrics)))
         parts.append("<h2>Provenance</h2>" + _table(flatten(card.provenance)))
@@ -120,6 +121,28 @@ def about_html(session, source_description: str, conditions=None) -> str:
     parts.append("<h2>Software</h2>" + _table(software))
     parts.append("<h2>Clock and health</h2>" + _table(condition_rows(conditions)))
     return "".join(parts)
+
+
+def scope_rows(card) -> list[tuple[str, str]]:
+    """The gate's limits, then what they were measured to stop (from the card)."""
+    if card.scope is None:
+        return [
+            ("scope", "this model's card sets no scope limits: only images too small are refused")
+        ]
+    rows = list(card.scope.describe())
+    rates = card.scope.calibration.get("rates", {})
+    for name, rate in rates.items():
+        if not isinstance(rate, dict) or not rate.get("images"):
+            continue
+        what = rate.get("meaning", name.replace("_", " "))
+        rows.append(
+            (
+                f"measured: {what}",
+                f"{rate.get('stopped', 0)} of {rate['images']} stopped,"
+                f" {rate.get('confident_answers', 0)} answered benign or malignant",
+            )
+        )
+    return rows
 
 
 def _input_words(contract) -> str:

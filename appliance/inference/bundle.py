@@ -26,6 +26,13 @@ class ModelBundle:
     card: ModelCard
     model_path: Path
 
+    @property
+    def runtime_files(self) -> tuple[str, ...]:
+        """The files the appliance runs from: the card, the model, the scope gate's file."""
+        scope = self.card.scope
+        extra = (scope.features.file,) if scope is not None and scope.features is not None else ()
+        return (CARD_NAME, self.card.file, *extra)
+
     @classmethod
     def load(cls, path: Path) -> ModelBundle:
         """Read and verify the bundle at ``path`` (its folder, or its ``card.json``)."""

@@ -7,7 +7,7 @@ share one schema. Validation errors are worded for the admin who swapped the mod
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from appliance.errors import ModelRejected
@@ -17,6 +17,8 @@ from appliance.preprocess import (
     Scaling,
     TestTimeAugmentation,
 )
+from appliance.schema import check_number, integer, number, section, text
+from appliance.scope.spec import ScopeSpec
 from appliance.stain import StainNormalizer, normalizer_from_dict
 
 CARD_SCHEMA = 1
@@ -54,6 +56,42 @@ class InputContract:
     @property
     def size(self) -> tuple[int, int]:
         return (self.height, self.width)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InputContract:
+        """Read ``input`` with every value checked by type and range."""
+        where = "input"
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelRejected(f"{where} has unknown keys {unknown}; update the appliance")
+        mode = text(data, "mode", where, ("whole", "tiled")) if "mode" in data else "whole"
+        tiled = mode == "tiled"
+        stain = data.get("stain_normalization")
+        return cls(
+            height=integer(data, "height", 1, 4096, where),
+            width=integer(data, "width", 1, 4096, where),
+            channels=integer(data, "channels", 3, 3, where) if "channels" in data else 3,
+            dtype=text(data, "dtype", where, ("int8", "uint8", "float32"))
+            if "dtype" in data
+            else "int8",
+            scaling=text(data, "scaling", where, SCALINGS)  # type: ignore[arg-type]
+            if "scaling" in data
+            else "minus_one_to_one",
+            resize=text(data, "resize", where, ("bilinear",)) if "resize" in data else "bilinear",
+            mode=mode,  # type: ignore[arg-type]
+            tile_size=integer(data, "tile_size", 1, 4096, where) if tiled else None,
+            tile_stride=integer(data, "tile_stride", 1, 4096, where) if tiled else None,
+            min_tissue_fraction=number(data, "min_tissue_fraction", 0.0, 1.0, where)
+            if "min_tissue_fraction" in data
+            else 0.5,
+            test_time_augmentation=text(  # type: ignore[arg-type]
+                data, "test_time_augmentation", where, TEST_TIME_AUGMENTATIONS
+            )
+            if "test_time_augmentation" in data
+            else "none",
+            stain_normalization=stain,  # checked by stain_normalizer() in validate()
+        )
 
     def stain_normalizer(self) -> StainNormalizer | None:
         """The card's stain normaliser, rebuilt; :class:`ModelRejected` if it is unusable."""
@@ -102,8 +140,37 @@ class Thresholds:
     malignant_at: float
     allowed_range: tuple[float, float] = (0.01, 0.99)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+        """Read ``thresholds`` with every value checked by type and range.
+
+        Cut-offs of exactly 0 or 1 are refused: ``benign_below = malignant_at = 0`` would call
+        every image malignant, 1 every image benign. The allowed range is strictly inside (0, 1).
+        """
+        where = "thresholds"
+        allowed = data.get("allowed_range", [0.01, 0.99])
+        if not isinstance(allowed, list | tuple) or len(allowed) != 2:
+            raise ModelRejected(
+                f"{where}.allowed_range must be two numbers [low, high], found {allowed!r}"
+            )
+        low = check_number(allowed[0], 0.0, 1.0, f"{where}.allowed_range[0]")
+        high = check_number(allowed[1], 0.0, 1.0, f"{where}.allowed_range[1]")
+        thresholds = cls(
+            operating_point=number(data, "operating_point", 0.0, 1.0, where),
+            benign_below=number(data, "benign_below", 0.0, 1.0, where),
+            malignant_at=number(data, "malignant_at", 0.0, 1.0, where),
+            allowed_range=(low, high),
+        )
+        thresholds.validate()
+        return thresholds
+
     def validate(self) -> None:
         low, high = self.allowed_range
+        if not 0.0 < low < high < 1.0:
+            raise ModelRejected(
+                f"thresholds.allowed_range must satisfy 0 < low < high < 1; got [{low}, {high}]."
+                " A cut-off of 0 or 1 would give every image the same answer"
+            )
         if not 0.0 <= low <= self.benign_below <= self.malignant_at <= high <= 1.0:
             raise ModelRejected(
                 "thresholds must satisfy 0 <= allowed low <= benign_below <= malignant_at"
@@ -126,6 +193,8 @@ class ModelCard:
     provenance: dict[str, Any] = field(default_factory=dict)
     intended_use: str = "For research use only — not for diagnostic use."
     schema: int = CARD_SCHEMA
+    # The limits of the inputs the model may answer for (appliance.scope); None: size check only.
+    scope: ScopeSpec | None = None
 
     @property
     def malignant_index(self) -> int:
@@ -152,39 +221,45 @@ class ModelCard:
         if self.input.stain_normalization is None:
             # Cards of models trained without it stay as before, so older appliances read them.
             del data["input"]["stain_normalization"]
+        if self.scope is None:
+            del data["scope"]
+        else:
+            data["scope"] = self.scope.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
-        try:
-            card = cls(
-                name=str(data["name"]),
-                version=str(data["version"]),
-                file=str(data["file"]),
-                sha256=str(data["sha256"]).lower(),
-                labels=tuple(str(label) for label in data["labels"]),
-                malignant_label=str(data["malignant_label"]),
-                input=InputContract(**data["input"]),
-                thresholds=Thresholds(
-                    **{
-                        **data["thresholds"],
-                        "allowed_range": tuple(
-                            data["thresholds"].get("allowed_range", (0.01, 0.99))
-                        ),
-                    }
-                ),
-                training_data=dict(data.get("training_data", {})),
-                metrics=dict(data.get("metrics", {})),
-                provenance=dict(data.get("provenance", {})),
-                intended_use=str(data.get("intended_use", cls.intended_use)),
-                schema=int(data.get("schema", CARD_SCHEMA)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelRejected(f"the model card is incomplete or malformed ({exc})") from exc
-        if card.schema > CARD_SCHEMA:
+        schema = data.get("schema", CARD_SCHEMA)
+        if isinstance(schema, int) and not isinstance(schema, bool) and schema > CARD_SCHEMA:
             raise ModelRejected(
-                f"the card uses schema {card.schema}; this appliance reads up to {CARD_SCHEMA}."
+                f"the card uses schema {schema}; this appliance reads up to {CARD_SCHEMA}."
                 " Update the appliance before installing this model."
             )
+        labels = data.get("labels")
+        if not isinstance(labels, list) or len(labels) < 2 or not all(
+            isinstance(label, str) and label for label in labels
+        ):
+            raise ModelRejected(
+                f"the card's labels must be a list of two or more names, found {labels!r}"
+            )
+        for key in ("training_data", "metrics", "provenance"):
+            if not isinstance(data.get(key, {}), dict):
+                raise ModelRejected(f"the card's {key} must be an object")
+        card = cls(
+            name=text(data, "name", "the card"),
+            version=text(data, "version", "the card"),
+            file=text(data, "file", "the card"),
+            sha256=text(data, "sha256", "the card").lower(),
+            labels=tuple(labels),
+            malignant_label=text(data, "malignant_label", "the card"),
+            input=InputContract.from_dict(section(data, "input")),
+            thresholds=Thresholds.from_dict(section(data, "thresholds")),
+            training_data=dict(data.get("training_data", {})),
+            metrics=dict(data.get("metrics", {})),
+            provenance=dict(data.get("provenance", {})),
+            intended_use=str(data.get("intended_use", cls.intended_use)),
+            schema=integer(data, "schema", 1, CARD_SCHEMA, "the card") if "schema" in data else 1,
+            scope=ScopeSpec.from_dict(data["scope"]) if data.get("scope") is not None else None,
+        )
         card.validate()
         return card

@@ -11,9 +11,9 @@ decide; three tiles keep the sensitivity to a small focus and need it to be more
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -23,19 +23,30 @@ from appliance.inference.backends import select_backend
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.tiling import grid_starts, tile_origins, tissue_fraction
 from appliance.preprocess import augmented_views, average_views, preprocess, to_rgb
+from appliance.scope.gate import OutOfScope, ScopeGate, ScopeReason
+from appliance.scope.ood import FeatureScope
 
 TOP_K = 3
 # An image up to 1.5 tiles wide and high is one patch (the training patches, or smaller edge
 # patches): it is scored whole rather than cut into overlapping near-duplicates.
 SINGLE_TILE_FACTOR = 1.5
+# Without a scope section in the card, still refuse images too thin to hold a cell.
+DEFAULT_MIN_SIDE_PX = 8
+
+_T = TypeVar("_T")
+
+#: Asked between batches of tiles: a message ends the image there (cancel, time budget).
+StopCheck = Callable[[], str | None]
 
 
 @dataclass(frozen=True)
 class TileMap:
     """Where the tissue tiles of an image were and what each scored (for the DB and the GUI).
 
-    ``origins`` and ``probabilities`` list the tissue tiles only, in the same order; background
-    tiles are counted in ``skipped_background``.
+    ``origins`` and ``probabilities`` list the tissue tiles inside the model's scope, in the
+    same order; background tiles are counted in ``skipped_background``; tissue tiles the scope
+    gate left out are listed in ``out_of_scope`` without a probability, so no map shows a score
+    the model had no business giving.
     """
 
     tile_size: int
@@ -45,6 +56,7 @@ class TileMap:
     origins: tuple[tuple[int, int], ...]
     probabilities: tuple[float, ...]
     skipped_background: int
+    out_of_scope: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +67,7 @@ class TileMap:
             "origins": [list(origin) for origin in self.origins],
             "probabilities": list(self.probabilities),
             "skipped_background": self.skipped_background,
+            "out_of_scope": [list(origin) for origin in self.out_of_scope],
         }
 
     @classmethod
@@ -67,6 +80,7 @@ class TileMap:
             origins=tuple((int(x), int(y)) for x, y in data["origins"]),
             probabilities=tuple(float(p) for p in data["probabilities"]),
             skipped_background=int(data["skipped_background"]),
+            out_of_scope=tuple((int(x), int(y)) for x, y in data.get("out_of_scope", ())),
         )
 
     def grid_axes(self) -> tuple[list[int], list[int]]:
@@ -120,6 +134,22 @@ class Classifier:
         self._check_contract()
         # Built once per bundle; applied to the whole image or to every tile, as in training.
         self._stain = bundle.card.input.stain_normalizer()
+        self.gate = self._load_gate()
+
+    def _load_gate(self) -> ScopeGate:
+        """The card's scope gate; its feature file must fit the model's feature outputs."""
+        card, spec = self.bundle.card, self.bundle.card.scope
+        if spec is None or spec.features is None:
+            return ScopeGate(spec)
+        limit = spec.features
+        features = FeatureScope.load(self.bundle.directory / limit.file, limit.sha256)
+        if features.width != self._backend.feature_size:
+            raise ModelRejected(
+                f"the card of {card.name} {card.version} expects {features.width} features for its"
+                f" scope gate, the model file gives {self._backend.feature_size}. The bundle is"
+                " inconsistent; reinstall a bundle exported by the trainer."
+            )
+        return ScopeGate(spec, features)
 
     def _check_contract(self) -> None:
         card, contract = self.bundle.card, self.bundle.card.input
@@ -144,8 +174,9 @@ class Classifier:
                 + ". The bundle is inconsistent; reinstall a bundle exported by the trainer."
             )
 
-    def classify(self, image: Image.Image) -> Prediction:
-        """Score one image; :class:`ImageError` if it cannot be decoded or holds no tissue."""
+    def classify(self, image: Image.Image, should_stop: StopCheck | None = None) -> Prediction:
+        """Score one image; :class:`ImageError` if it cannot be decoded, holds no tissue, lies
+        outside the model's scope (:class:`OutOfScope`) or ``should_stop`` ends it."""
         started = time.perf_counter()
         try:
             rgb = to_rgb(image)
@@ -155,15 +186,15 @@ class Classifier:
                 f"the image could not be decoded ({exc}); it cannot be assessed"
             ) from exc
         contract = self.bundle.card.input
+        self.gate.check_size(rgb.width, rgb.height, DEFAULT_MIN_SIDE_PX)
         tile = contract.tile_size or 0
         limit = tile * SINGLE_TILE_FACTOR
         if contract.mode == "whole" or (rgb.width <= limit and rgb.height <= limit):
-            inputs = [preprocess(rgb, contract.size, contract.scaling, self._stain)]
-            probabilities = self._predict(inputs)[0]
+            probabilities = self._classify_whole(rgb, pixels)
             mode: Literal["whole", "tiled"] = "whole"
             tiles = None
         else:
-            probabilities, tiles = self._classify_tiled(pixels)
+            probabilities, tiles = self._classify_tiled(pixels, should_stop)
             mode = "tiled"
         vector = tuple(float(p) for p in probabilities)
         return Prediction(
@@ -174,57 +205,95 @@ class Classifier:
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
         )
 
-    def _classify_tiled(self, pixels: np.ndarray) -> tuple[np.ndarray, TileMap]:
+    def features(self, pixels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """View-averaged probabilities and features of whole images (the trainer calibrates the
+        scope gate on exactly what the appliance computes)."""
+        contract = self.bundle.card.input
+        return self._predict(
+            [preprocess(p, contract.size, contract.scaling, self._stain) for p in pixels]
+        )
+
+    def _classify_whole(self, rgb: Image.Image, pixels: np.ndarray) -> np.ndarray:
+        contract = self.bundle.card.input
+        inputs = [preprocess(rgb, contract.size, contract.scaling, self._stain)]
+        probabilities, features = self._predict(inputs)
+        scores = self.gate.feature_scores(features)
+        reasons = self.gate.tile_reasons(
+            self.gate.measure(pixels), None if scores is None else float(scores[0]), whole=True
+        )
+        verdict = self.gate.judge([reasons])
+        if not verdict.in_scope:
+            raise OutOfScope(verdict)
+        return probabilities[0]
+
+    def _classify_tiled(
+        self, pixels: np.ndarray, should_stop: StopCheck | None
+    ) -> tuple[np.ndarray, TileMap]:
         contract = self.bundle.card.input
         tile, stride = int(contract.tile_size or 0), int(contract.tile_stride or 0)
         height, width = pixels.shape[:2]
         origins = tile_origins(width, height, tile, stride)
         kept: list[tuple[int, int]] = []
         outputs: list[np.ndarray] = []
+        reasons: list[tuple[ScopeReason, ...]] = []
         for chunk in _chunks(self._tissue_tiles(pixels, origins, tile, kept), self._batch_size):
-            outputs.append(self._predict(chunk))
+            if should_stop is not None and (message := should_stop()):
+                done = sum(len(batch) for batch in outputs)
+                raise ImageError(f"{message} (after {done} tissue tiles of {len(origins)} tiles)")
+            crops, inputs = zip(*chunk, strict=True)
+            probabilities, features = self._predict(list(inputs))
+            scores = self.gate.feature_scores(features)
+            for index, crop in enumerate(crops):
+                score = None if scores is None else float(scores[index])
+                reasons.append(self.gate.tile_reasons(self.gate.measure(crop), score))
+            outputs.append(probabilities)
         if not kept:
             raise ImageError(
                 "no tissue found in this image (only background); it cannot be assessed"
             )
-        scores = np.concatenate(outputs)
+        verdict = self.gate.judge(reasons)
+        if not verdict.in_scope:
+            raise OutOfScope(verdict)
+        inside = np.array([not r for r in reasons])
+        scores = np.concatenate(outputs)[inside]
         malignant = scores[:, self.bundle.card.malignant_index]
-        top = np.argsort(malignant)[::-1][: min(TOP_K, len(kept))]
+        top = np.argsort(malignant)[::-1][: min(TOP_K, len(malignant))]
         tiles = TileMap(
             tile_size=tile,
             stride=stride,
             image_width=width,
             image_height=height,
-            origins=tuple(kept),
+            origins=tuple(o for o, ok in zip(kept, inside, strict=True) if ok),
             probabilities=tuple(float(p) for p in malignant),
             skipped_background=len(origins) - len(kept),
+            out_of_scope=tuple(o for o, ok in zip(kept, inside, strict=True) if not ok),
         )
         return scores[top].mean(axis=0), tiles
 
     def _tissue_tiles(
         self, pixels: np.ndarray, origins: list[tuple[int, int]], tile: int, kept: list
-    ) -> Iterator[np.ndarray]:
-        """Preprocessed tissue tiles, one at a time (so a large image never sits in memory as
-        thousands of float tiles); their origins are appended to ``kept`` as they are yielded."""
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(crop, preprocessed tile)`` of each tissue tile, one at a time (so a large image never
+        sits in memory as thousands of float tiles); their origins are appended to ``kept``."""
         contract = self.bundle.card.input
         for x, y in origins:
             crop = pixels[y : y + tile, x : x + tile]
             if tissue_fraction(crop) < contract.min_tissue_fraction:
                 continue
             kept.append((x, y))
-            yield preprocess(crop, contract.size, contract.scaling, self._stain)
+            yield crop, preprocess(crop, contract.size, contract.scaling, self._stain)
 
-    def _predict(self, arrays: list[np.ndarray]) -> np.ndarray:
+    def _predict(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         contract = self.bundle.card.input
         batch = np.stack(arrays).astype(np.float32, copy=False)
         views = augmented_views(batch, contract.test_time_augmentation)
-        return average_views(
-            self._backend.predict(views, contract.scaling), contract.test_time_augmentation
-        )
+        probabilities, features = self._backend.predict_with_features(views, contract.scaling)
+        mode = contract.test_time_augmentation
+        return average_views(probabilities, mode), average_views(features, mode)
 
 
-def _chunks(items: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
-    chunk: list[np.ndarray] = []
+def _chunks(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == size:

@@ -2,7 +2,7 @@
 
 Layout, inside the config's ``models_dir``::
 
-    <name>-<version>-<sha256[:12]>/   model.tflite + card.json, one folder per installed bundle
+    <name>-<version>-<sha256[:12]>/   card.json, model.tflite (+ scope file), one folder per bundle
     current  -> the active bundle      (what the appliance runs unless the config pins a model)
     previous -> the bundle before it   (what ``rollback`` returns to)
 
@@ -38,7 +38,7 @@ from appliance.config import (
     shipped_model_path,
 )
 from appliance.errors import ApplianceError, ModelRejected
-from appliance.inference.bundle import CARD_NAME, ModelBundle
+from appliance.inference.bundle import ModelBundle
 
 SHIPPED = "shipped"  # the name ``activate`` accepts for the model the package carries
 _LOCK = ".lock"
@@ -228,7 +228,7 @@ def _copy_verified(bundle: ModelBundle, target: Path) -> None:
     name, verify the copy, then rename it into place."""
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        for relative in (CARD_NAME, bundle.card.file):
+        for relative in bundle.runtime_files:
             destination = temporary / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(bundle.directory / relative, destination)

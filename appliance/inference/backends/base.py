@@ -31,6 +31,13 @@ class Backend(ABC):
     ``predict`` takes float32 images already prepared by :func:`appliance.preprocess.preprocess`
     and returns the model's output as float32, dequantised but otherwise untouched: the models
     end in a softmax, so the output already is a probability vector.
+
+    A model may expose more outputs after the probabilities: inner activations added by the
+    trainer (:mod:`appliance.trainer.feature_outputs`). They carry no decision; the scope gate
+    measures how far an input lies from the training tissue in that space.
+    :meth:`predict_with_features` returns them dequantised and concatenated; an activation map
+    ``(n, h, w, c)`` is reduced to its per-channel mean and standard deviation (the "style"
+    statistics that carry stain, texture and scale), a vector ``(n, c)`` is taken as it is.
     """
 
     name: ClassVar[str]
@@ -43,13 +50,20 @@ class Backend(ABC):
         self._interpreter = self._load()
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
+        if (
+            len(inputs) != 1
+            or not outputs
+            or len(outputs[0]["shape"]) != 2
+            or any(len(o["shape"]) not in (2, 4) for o in outputs[1:])
+        ):
             raise ModelRejected(
                 f"the model {self.model_path.name} has {len(inputs)} inputs and {len(outputs)}"
-                " outputs; the appliance runs image classifiers with exactly one of each"
+                " outputs; the appliance runs image classifiers with one input and a probability"
+                " output of shape (batch, classes), optionally followed by feature outputs"
             )
         self._input = inputs[0]
         self._output = outputs[0]
+        self._features = outputs[1:]
         self._batch = int(self._input["shape"][0])
         self._resizable = True
 
@@ -87,18 +101,38 @@ class Backend(ABC):
     def output_classes(self) -> int:
         return int(self._output["shape"][-1])
 
+    @property
+    def feature_size(self) -> int:
+        """Width of the concatenated feature outputs; 0 when the model has none."""
+        return sum(
+            int(o["shape"][-1]) * (2 if len(o["shape"]) == 4 else 1) for o in self._features
+        )
+
     def predict(self, batch: np.ndarray, scaling: str) -> np.ndarray:
         """Return float32 outputs of shape ``(n, classes)`` for a float32 ``(n, h, w, c)`` batch."""
+        return self.predict_with_features(batch, scaling)[0]
+
+    def predict_with_features(
+        self, batch: np.ndarray, scaling: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities ``(n, classes)`` and features ``(n, feature_size)``, both float32."""
         expected = self.input_shape[1:]
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
             raise ValueError(f"batch shape {batch.shape} does not match the model input {expected}")
         quantised = self._quantise(batch, scaling)
         if len(batch) == 0:
-            return np.zeros((0, self.output_classes), np.float32)
+            return (
+                np.zeros((0, self.output_classes), np.float32),
+                np.zeros((0, self.feature_size), np.float32),
+            )
         if self._resizable and self._resize(len(batch)):
-            return self._dequantise(self._invoke(quantised))
+            return self._invoke(quantised)
         self._resize(1)
-        return np.concatenate([self._dequantise(self._invoke(one[None])) for one in quantised])
+        rows = [self._invoke(one[None]) for one in quantised]
+        return (
+            np.concatenate([probabilities for probabilities, _ in rows]),
+            np.concatenate([features for _, features in rows]),
+        )
 
     # -- shared internals ------------------------------------------------------------------
 
@@ -140,9 +174,10 @@ class Backend(ABC):
             values = np.rint(batch / np.float32(scale) + np.float32(zero_point))
         return np.clip(values, info.min, info.max).astype(dtype)
 
-    def _dequantise(self, raw: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _dequantise(raw: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
         """Integer output → ``(q - zero_point) * scale``; float output is returned as float32."""
-        scale, zero_point = self._output["quantization"]
+        scale, zero_point = detail["quantization"]
         if np.issubdtype(raw.dtype, np.integer) and scale:
             return (raw.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
         return raw.astype(np.float32)
@@ -171,7 +206,23 @@ class Backend(ABC):
         self._batch = size
         return True
 
-    def _invoke(self, quantised: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._input["index"], quantised)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output["index"])
+    def _invoke(self, quantised: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        interpreter = self._interpreter
+        interpreter.set_tensor(self._input["index"], quantised)
+        interpreter.invoke()
+        output = interpreter.get_tensor(self._output["index"])
+        probabilities = self._dequantise(output, self._output)
+        features = [
+            _pooled(self._dequantise(interpreter.get_tensor(detail["index"]), detail))
+            for detail in self._features
+        ]
+        if not features:
+            return probabilities, np.zeros((len(probabilities), 0), np.float32)
+        return probabilities, np.concatenate(features, axis=1)
+
+
+def _pooled(values: np.ndarray) -> np.ndarray:
+    """``(n, c)`` as it is; ``(n, h, w, c)`` as per-channel mean and standard deviation."""
+    if values.ndim == 2:
+        return values
+    return np.concatenate([values.mean(axis=(1, 2)), values.std(axis=(1, 2))], axis=1)
