@@ -289,6 +289,8 @@ class Classifier:
         views = augmented_views(batch, contract.test_time_augmentation)
         probabilities, features = self._backend.predict_with_features(views, contract.scaling)
         mode = contract.test_time_augmentation
+        if features.shape[1] == 0:  # a model without feature outputs
+            return average_views(probabilities, mode), np.zeros((len(batch), 0), np.float32)
         return average_views(probabilities, mode), average_views(features, mode)
 
 
