@@ -26,6 +26,7 @@ FUZZ = settings(
     max_examples=200,
     deadline=None,
     derandomize=True,
+    database=None,  # nothing written into the project folder
     suppress_health_check=[HealthCheck.too_slow],
 )
 DECODE_LIMIT_S = 10.0
@@ -186,7 +187,11 @@ _PNG = _valid("PNG")
 
 
 @settings(
-    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(st.lists(_NAME_BYTES, min_size=1, max_size=3, unique=True))
 def test_any_file_name_gets_a_row_with_its_exact_bytes(stems: list[bytes]) -> None:
