@@ -14,7 +14,8 @@ PYTHON="${PYTHON:-python3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 (cd "$src" && tar -cf - --exclude=__pycache__ pyproject.toml README.md appliance \
-  models/idc-mobilenetv2/model.tflite models/idc-mobilenetv2/card.json) | tar -xf - -C "$work"
+  models/idc-mobilenetv2/model.tflite models/idc-mobilenetv2/card.json \
+  models/idc-mobilenetv2/scope.npz) | tar -xf - -C "$work"
 
 isolation=()
 if "$PYTHON" - <<'EOF' 2>/dev/null; then isolation=(--no-build-isolation --no-index); fi

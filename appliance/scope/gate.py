@@ -60,9 +60,9 @@ class ScopeVerdict:
     def message(self) -> str:
         """The words recorded for an unassessable image."""
         why = "; ".join(reason.wording for reason in self.reasons[:2])
-        extent = f" ({self.rejected} of {self.checked} tissue tiles)" if self.checked > 1 else ""
+        extent = f" in {self.rejected} of {self.checked} tissue tiles" if self.checked > 1 else ""
         detail = f"; {self.detail}" if self.detail else ""
-        return f"outside the model's scope: {why}{extent}{detail}. Not assessed"
+        return f"outside the model's scope{extent}: {why}{detail}. Not assessed"
 
 
 class OutOfScope(ImageError):

@@ -104,10 +104,10 @@ class ScopeSpec:
         low, high = self.he_hue_range
         lines = [
             ("Smallest image side", f"{self.min_side_px} px"),
-            ("Tissue (whole images)", f"at least {self.min_tissue_fraction:.0%} of the pixels"),
+            ("Tissue (whole images)", f"at least {self.min_tissue_fraction:.1%} of the pixels"),
             (
                 "H&E colour",
-                f"at least {self.min_he_fraction:.0%} of tissue pixels with hue"
+                f"at least {self.min_he_fraction:.1%} of tissue pixels with hue"
                 f" {low:.0f}°–{high:.0f}°",
             ),
             ("Focus (sharpness)", f"at least {self.min_sharpness:.3g}"),

@@ -166,8 +166,36 @@ def render(bundle: ModelBundle) -> str:
         "- Reproduce: see `docs/trainer.md` (one `histo-appliance-train` command; the full "
         "configuration is in the card under `provenance.config`).",
         "",
+        *_scope(card),
     ]
     return "\n".join(lines)
+
+
+def _scope(card) -> list[str]:
+    """The scope gate: its limits and what it was measured to stop."""
+    if card.scope is None:
+        return ["## Scope gate", "This card sets no scope limits.", ""]
+    lines = [
+        "## Scope gate: what the model refuses to answer",
+        "Inputs outside these limits are **unassessable** with the reason in words, never benign"
+        " or malignant. The limits were set on training patients only"
+        f" ({card.scope.calibration.get('fitted_on', '')}), each at"
+        f" {card.scope.calibration.get('limits_at', '')}; see `docs/reliability.md`.",
+        "",
+        "| check | limit |",
+        "|---|---|",
+        *(f"| {what} | {limit} |" for what, limit in card.scope.describe()),
+        "",
+        "| inputs | images | stopped | answered benign or malignant |",
+        "|---|---|---|---|",
+    ]
+    for name, rate in card.scope.calibration.get("rates", {}).items():
+        what = rate.get("meaning", name.replace("_", " "))
+        lines.append(
+            f"| {what} | {rate['images']} | {rate['stopped']} ({rate['stopped_share']:.1%}) |"
+            f" {rate['confident_answers']} |"
+        )
+    return [*lines, ""]
 
 
 def _out_of_fold(metrics: dict) -> bool:

@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     calibration = {
         "fitted_on": f"{len(train)} patches of {len({s.patient for s in train})} training"
-        " patients (test patients left out)",
+        " patients",
         "limits_at": f"{QUANTILE:.1%} of training patches per check",
         "feature_tensors": added,
         "features": "per-channel mean and standard deviation of each tensor, averaged over"
@@ -219,8 +219,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     _write(out, model_bytes, final, scope_bytes)
     classifier = Classifier(ModelBundle.load(out))
     rates = {
-        "training_patches": outcome_rates(classifier, train_pixels[:: args.train_stride]),
-        "test_patches": outcome_rates(classifier, test_pixels),
+        "training_patches": {
+            "meaning": f"real tissue: every {args.train_stride}th patch of the training patients",
+            **outcome_rates(classifier, train_pixels[:: args.train_stride]),
+        },
+        "test_patches": {
+            "meaning": "real tissue of the test patients (never used to fit or choose)",
+            **outcome_rates(classifier, test_pixels),
+        },
     }
     for ood in _ood(args, test_pixels):
         rates[ood.name] = {"meaning": ood.meaning, **outcome_rates(classifier, list(ood.images))}
