@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import signal
 import sys
@@ -22,6 +23,9 @@ from appliance.config import Config, load_config
 from appliance.errors import ApplianceError
 from appliance.model_cli import add_model_parser, cmd_model
 from appliance.report import RESEARCH_ONLY
+from appliance.text import display_text
+
+log = logging.getLogger("histo-appliance")
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -204,19 +208,31 @@ def cmd_watch(args: argparse.Namespace, config: Config) -> int:
             for event in events:
                 if event.kind != "inserted" or stop.is_set():
                     if event.kind == "removed":
-                        print(f"stick removed: {event.volume.label}", flush=True)
+                        print(f"stick removed: {display_text(event.volume.label)}", flush=True)
                     continue
-                print(
-                    f"stick inserted: {event.volume.label} at {event.volume.mount_point}",
-                    flush=True,
-                )
-                summary = analyzer.scan(
-                    event.volume.mount_point, label=event.volume.label, source=event.volume.source
-                )
-                path = _watch_report(analyzer, summary.scan_id, Path(reports))
-                _print_scan_table(summary, analyzer.card, config, path)
+                _watch_one(analyzer, event.volume, config, Path(reports))
     print("stopped cleanly", flush=True)
     return EXIT_OK
+
+
+def _watch_one(analyzer, volume, config: Config, reports: Path) -> None:
+    """Scan one stick and write its report. Whatever goes wrong with this stick is printed and
+    the watcher goes on: one bad stick must not leave the next one unscanned."""
+    label = display_text(volume.label)
+    print(f"stick inserted: {label} at {display_text(volume.mount_point)}", flush=True)
+    try:
+        summary = analyzer.scan(volume.mount_point, label=volume.label, source=volume.source)
+    except Exception as exc:  # the scan row is already marked failed by Analyzer.scan
+        log.exception("scan of %s failed", label)
+        print(
+            f"histo-appliance: the scan of {label} failed: {display_text(exc)}."
+            " Everything finished before is stored. Still watching.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    path = _watch_report(analyzer, summary.scan_id, reports)
+    _print_scan_table(summary, analyzer.card, config, path)
 
 
 def _watch_report(analyzer, scan_id: int, reports: Path) -> Path | None:
@@ -227,10 +243,13 @@ def _watch_report(analyzer, scan_id: int, reports: Path) -> Path | None:
     try:
         path = report_path(analyzer.store, reports, scan_id, analyzer.device)
         return write_scan_report(analyzer.store, scan_id, path, device=analyzer.device)
-    except (ApplianceError, OSError) as exc:
+    except Exception as exc:  # ApplianceError/OSError expected; anything else is a bug, logged
+        if not isinstance(exc, ApplianceError | OSError):
+            log.exception("report of scan %s failed", scan_id)
         print(
             f"histo-appliance: scan {scan_id} is stored, but its report could not be written."
-            f" {exc} Write it later with `histo-appliance report {scan_id}`. Still watching.",
+            f" {display_text(exc)} Write it later with `histo-appliance report {scan_id}`."
+            " Still watching.",
             file=sys.stderr,
             flush=True,
         )
@@ -420,15 +439,21 @@ def _print_scan_table(summary, card, config: Config, report_path: Path | None) -
     )
     if summary.message:
         print(f"  {summary.message}")
-    width = min(max((len(o.path) for o in summary.outcomes), default=10), 60)
+    # Names come from the stick: shown through display_text (no raw bytes, newlines or terminal
+    # escapes reach the terminal), shortened in the middle so the file name stays visible.
+    shown = [display_text(o.path, 60) for o in summary.outcomes]
+    width = max((len(name) for name in shown), default=10)
     print(f"{'image':<{width}}  {'decision':<13} {'p(malig.)':>9}  note")
-    for o in summary.outcomes:
+    for name, o in zip(shown, summary.outcomes, strict=True):
         p = "" if o.p_malignant is None else f"{o.p_malignant:.3f}"
         note = o.error or ("already analysed; stored result reused" if o.reused else "")
-        print(f"{o.path[-width:]:<{width}}  {o.decision.value:<13} {p:>9}  {note}")
+        print(f"{name:<{width}}  {o.decision.value:<13} {p:>9}  {display_text(note)}")
     print("cases:")
     for verdict in summary.cases:
-        print(f"  {verdict.case}: {verdict.decision.value.upper()} — {verdict.explanation()}")
+        print(
+            f"  {display_text(verdict.case, 60)}: {verdict.decision.value.upper()}"
+            f" — {display_text(verdict.explanation())}"
+        )
     print(f"database: {Path(config.database).resolve()}")
     if report_path:
         print(f"report:   {Path(report_path).resolve()}")

@@ -145,14 +145,22 @@ def _inference(config: Config) -> str:
     from appliance.inference.installed import load_model
 
     classifier = Classifier(load_model(config), backend=config.backend)
-    tissue = Image.fromarray(np.full((50, 50, 3), (200, 120, 180), np.uint8))
-    classifier.classify(tissue)  # warm-up
+    # A flat pink square is no tissue the scope gate would let through, so the check runs the
+    # model itself (all of the card's views) and then the gate, and reports both.
+    tissue = np.full((50, 50, 3), (200, 120, 180), np.uint8)
+    classifier.features([tissue])  # warm-up
     started = time.perf_counter()
-    prediction = classifier.classify(tissue)
+    probabilities, _ = classifier.features([tissue])
     elapsed = (time.perf_counter() - started) * 1000
+    p = float(probabilities[0][classifier.bundle.card.malignant_index])
+    try:
+        classifier.classify(Image.fromarray(tissue))
+        gate = "scope gate passed it"
+    except ApplianceError as exc:
+        gate = f"scope gate works (it refused this flat test square: {exc})"
     return (
         f"backend in use: {classifier.backend_name};"
-        f" one patch in {elapsed:.1f} ms (p={prediction.p_malignant:.3f})"
+        f" one patch in {elapsed:.1f} ms (p={p:.3f}); {gate}"
     )
 
 

@@ -28,6 +28,7 @@ from appliance.inference.card import Thresholds
 from appliance.inference.classifier import Classifier, StopCheck
 from appliance.ingest import ImageRef, LoadedImage, list_volume, read_image, thumbnail_jpeg
 from appliance.store import Store
+from appliance.store.names import display, raw_bytes
 
 REMOVED_MESSAGE = "not analysed: the USB stick was removed before this image was read"
 CANCELLED_MESSAGE = "not analysed: the scan was cancelled while this image was being analysed"
@@ -50,14 +51,19 @@ class ImageOutcome:
     reused: bool = False
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "case": self.case,
+        """Valid JSON for any name: text with U+FFFD where the stick's bytes were not UTF-8,
+        and then the exact bytes in hex as well, so a program can still find the file."""
+        data: dict[str, object] = {
+            "path": display(self.path),
+            "case": display(self.case),
             "status": self.status,
             "decision": self.decision.value,
             "p_malignant": None if self.p_malignant is None else round(self.p_malignant, 6),
-            "error": self.error,
+            "error": None if self.error is None else display(self.error),
         }
+        if display(self.path) != self.path:
+            data["path_bytes_hex"] = raw_bytes(self.path).hex()
+        return data
 
 
 @dataclass(frozen=True)

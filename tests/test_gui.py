@@ -275,9 +275,9 @@ def test_stick_pulled_out_mid_scan(qtbot, open_window, tmp_path):
     classifier = window.session.analyzer.classifier
     real = classifier.classify
 
-    def slow(image):  # a slower Pi: gives the test time to pull the stick mid-scan
+    def slow(image, **kwargs):  # a slower Pi: gives the test time to pull the stick mid-scan
         time.sleep(0.08)
-        return real(image)
+        return real(image, **kwargs)
 
     classifier.classify = slow
     stick = plug_in(

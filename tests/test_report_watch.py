@@ -133,11 +133,6 @@ def test_a_report_that_cannot_be_laid_out_does_not_stop_watching(
     _check_both_scans_kept(database)
 
 
-@pytest.mark.xfail(
-    reason="cli._watch_report catches only ApplianceError and OSError; an unexpected error in"
-    " the report step still ends `watch` (the fix is in appliance/cli.py, see the report)",
-    strict=False,
-)
 def test_any_error_in_the_report_step_does_not_stop_watching(
     watch, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,8 +30,6 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from appliance.errors import ApplianceError
-
 log = logging.getLogger(__name__)
 
 
@@ -94,7 +92,7 @@ class ScanWorker(QThread):
         return self._cancel.is_set()
 
     def run(self) -> None:
-        before = self._latest_scan_id()
+        # Analyzer.scan marks its own scan failed before raising: the worker only reports.
         try:
             summary = self.analyzer.scan(
                 self.volume.mount_point,
@@ -104,27 +102,9 @@ class ScanWorker(QThread):
                 cancel=self._cancel,
             )
         except Exception as exc:  # shown in words by the GUI; unexpected ones are logged there
-            self._close_unfinished(before, exc)
             self.mailbox.post(self.on_failed, exc)
             return
         self.mailbox.post(self.on_completed, summary)
-
-    def _latest_scan_id(self) -> int | None:
-        try:
-            scans = self.analyzer.store.scans(limit=1)
-        except Exception:
-            return None
-        return scans[0].id if scans else None
-
-    def _close_unfinished(self, before: int | None, exc: BaseException) -> None:
-        """Best effort: mark the scan this worker started as failed, so History says so."""
-        try:
-            scans = self.analyzer.store.scans(limit=1)
-            if scans and scans[0].id != before and scans[0].status == "running":
-                message = str(exc) if isinstance(exc, ApplianceError) else type(exc).__name__
-                self.analyzer.store.finish_scan(scans[0].id, "failed", message)
-        except Exception:  # the database may be the problem; the GUI reports the first error
-            log.debug("could not mark the failed scan", exc_info=True)
 
 
 class _Task(QRunnable):
