@@ -151,6 +151,10 @@ class Analyzer:
                 "benign_below": self.thresholds.benign_below,
                 "malignant_at": self.thresholds.malignant_at,
                 "operating_point": self.thresholds.operating_point,
+                # The scope gate's limits, so a report read later says what was refused and why.
+                "scope": [list(line) for line in self.card.scope.describe()]
+                if self.card.scope is not None
+                else None,
             },
             clock_believable=clock.believable if clock.reference is not None else None,
             clock_note=clock.summary,

@@ -226,12 +226,22 @@ def describe_thresholds(thresholds: dict[str, Any]) -> str:
     }
     parts = []
     for key, value in thresholds.items():
+        if key == "scope":  # shown in its own row (scope_words)
+            continue
         if isinstance(value, float):
             value = f"{value:.3f}"
         elif isinstance(value, list | tuple):
             value = "–".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in value)
         parts.append(f"{names.get(key, key.replace('_', ' '))} {value}")
     return "; ".join(parts) or "not recorded"
+
+
+def scope_words(thresholds: dict[str, Any]) -> str:
+    """The scope gate's limits the scan ran with: what an image had to be to get an answer."""
+    lines = thresholds.get("scope")
+    if not lines:
+        return "none recorded (only images too small were refused)"
+    return "; ".join(f"{what}: {limit}" for what, limit in lines)
 
 
 def tile_probabilities(tiles: Any) -> list[float] | None:
@@ -514,6 +524,7 @@ def build_story(
                 ("Model sha256", text(scan.model_sha256)),
                 ("Inference backend", text(scan.backend or "not recorded")),
                 ("Thresholds", text(describe_thresholds(scan.thresholds))),
+                ("Scope gate", text(scope_words(scan.thresholds), None)),
                 *((name, text(value)) for name, value in condition_rows(scan)),
                 (
                     "Images",
