@@ -159,7 +159,6 @@ NAME_CASES = [
         "ESC, BEL, U+202E, newline, byte 0xE9 in file names",
         "the terminal table shows escapes and U+FFFD, never the raw characters",
         _cli_table_escapes,
-        "lead (cli.py table: display_text for paths and cases)",
     ),
     FaultCase(
         "names_in_cli_json",
@@ -167,7 +166,6 @@ NAME_CASES = [
         "byte 0xE9 in a file name, scan --format json",
         "valid UTF-8 JSON (U+FFFD or an escape), no lone surrogate",
         _cli_json_is_valid_unicode,
-        "lead (cli.py JSON: display path)",
     ),
     FaultCase(
         "folder_path_3kb",
