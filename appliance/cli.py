@@ -145,6 +145,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("histo-appliance: stopped", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line for the person, the traceback kept in a file
+        print(f"histo-appliance: {_internal_error(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _internal_error(exc: Exception) -> str:
+    """Keep the traceback of an unexpected error in a file and say where, in words."""
+    import tempfile
+    import traceback
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(tempfile.gettempdir()) / f"histo-appliance-error-{stamp}-{os.getpid()}.txt"
+    try:
+        path.write_text("".join(traceback.format_exception(exc)), "utf-8")
+        kept = f"the details are in {path}"
+    except OSError:
+        kept = "the details could not be saved"
+    return (
+        f"an internal error stopped this command ({type(exc).__name__}); nothing stored was"
+        f" changed by it. This is a bug: {kept}; please give that file to the administrator."
+    )
 
 
 # --- commands -------------------------------------------------------------------------------

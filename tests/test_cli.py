@@ -180,3 +180,20 @@ def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_is_kept(
+    capsys, monkeypatch, tmp_path: Path
+) -> None:
+    import appliance.cli as cli
+
+    def broken(args, config) -> int:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_history", broken)
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    assert main(["history", "--db", str(tmp_path / "x.db")]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" in err and "ValueError" in err
+    [kept] = tmp_path.glob("histo-appliance-error-*.txt")
+    assert "Traceback" in kept.read_text() and "a bug" in kept.read_text()
