@@ -11,6 +11,7 @@ hand-made measures per image or tile and the feature score. Prints medians and t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from pathlib import Path
@@ -45,10 +46,8 @@ def main() -> None:
 
     def gated(images: list) -> None:
         for image in images:
-            try:
+            with contextlib.suppress(ImageError):
                 classifier.classify(image)
-            except ImageError:
-                pass
 
     as_images = [Image.fromarray(p) for p in patches]
     rows = [

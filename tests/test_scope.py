@@ -259,3 +259,13 @@ def test_feature_outputs_leave_the_answers_bit_identical(tmp_path: Path) -> None
     assert np.array_equal(probabilities, before.predict(batch, "zero_to_one"))
     assert features.shape == (5, after.feature_size) and after.feature_size == 3
     assert before.feature_size == 0
+
+
+def test_about_page_shows_the_gate_and_its_measured_rates(shipped_model: Path) -> None:
+    pytest.importorskip("PySide6", reason="the About page needs the gui extra")
+    from appliance.gui.about_view import scope_rows
+
+    rows = dict(scope_rows(ModelBundle.load(shipped_model).card))
+    assert "H&E colour" in rows and "Focus (sharpness)" in rows
+    measured = [v for k, v in rows.items() if k.startswith("measured: ordinary photographs")]
+    assert measured and "answered benign or malignant" in measured[0]
