@@ -53,15 +53,16 @@ class ImageOutcome:
     def to_json(self) -> dict[str, object]:
         """Valid JSON for any name: text with U+FFFD where the stick's bytes were not UTF-8,
         and then the exact bytes in hex as well, so a program can still find the file."""
+        shown = display(self.path)
         data: dict[str, object] = {
-            "path": display(self.path),
+            "path": shown,
             "case": display(self.case),
             "status": self.status,
             "decision": self.decision.value,
             "p_malignant": None if self.p_malignant is None else round(self.p_malignant, 6),
             "error": None if self.error is None else display(self.error),
         }
-        if display(self.path) != self.path:
+        if shown != self.path:
             data["path_bytes_hex"] = raw_bytes(self.path).hex()
         return data
 

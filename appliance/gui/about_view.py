@@ -130,16 +130,12 @@ def scope_rows(card) -> list[tuple[str, str]]:
             ("scope", "this model's card sets no scope limits: only images too small are refused")
         ]
     rows = list(card.scope.describe())
-    rates = card.scope.calibration.get("rates", {})
-    for name, rate in rates.items():
-        if not isinstance(rate, dict) or not rate.get("images"):
-            continue
-        what = rate.get("meaning", name.replace("_", " "))
+    for rate in card.scope.measured_rates():
         rows.append(
             (
-                f"measured: {what}",
-                f"{rate.get('stopped', 0)} of {rate['images']} stopped,"
-                f" {rate.get('confident_answers', 0)} answered benign or malignant",
+                f"measured: {rate.what}",
+                f"{rate.stopped} of {rate.images} stopped,"
+                f" {rate.confident_answers} answered benign or malignant",
             )
         )
     return rows

@@ -7,6 +7,7 @@ share one schema. Validation errors are worded for the admin who swapped the mod
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -65,32 +66,28 @@ class InputContract:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ModelRejected(f"{where} has unknown keys {unknown}; update the appliance")
-        mode = text(data, "mode", where, ("whole", "tiled")) if "mode" in data else "whole"
-        tiled = mode == "tiled"
-        stain = data.get("stain_normalization")
+        checks: dict[str, Callable[[], Any]] = {
+            "channels": lambda: integer(data, "channels", 3, 3, where),
+            "dtype": lambda: text(data, "dtype", where, ("int8", "uint8", "float32")),
+            "scaling": lambda: text(data, "scaling", where, SCALINGS),
+            "resize": lambda: text(data, "resize", where, ("bilinear",)),
+            "mode": lambda: text(data, "mode", where, ("whole", "tiled")),
+            "min_tissue_fraction": lambda: number(data, "min_tissue_fraction", 0.0, 1.0, where),
+            "test_time_augmentation": lambda: text(
+                data, "test_time_augmentation", where, TEST_TIME_AUGMENTATIONS
+            ),
+        }
+        # Optional keys fall back to the field defaults above; only what the card gives is read.
+        values = {key: check() for key, check in checks.items() if key in data}
+        if values.get("mode") == "tiled":
+            values["tile_size"] = integer(data, "tile_size", 1, 4096, where)
+            values["tile_stride"] = integer(data, "tile_stride", 1, 4096, where)
         return cls(
             height=integer(data, "height", 1, 4096, where),
             width=integer(data, "width", 1, 4096, where),
-            channels=integer(data, "channels", 3, 3, where) if "channels" in data else 3,
-            dtype=text(data, "dtype", where, ("int8", "uint8", "float32"))
-            if "dtype" in data
-            else "int8",
-            scaling=text(data, "scaling", where, SCALINGS)  # type: ignore[arg-type]
-            if "scaling" in data
-            else "minus_one_to_one",
-            resize=text(data, "resize", where, ("bilinear",)) if "resize" in data else "bilinear",
-            mode=mode,  # type: ignore[arg-type]
-            tile_size=integer(data, "tile_size", 1, 4096, where) if tiled else None,
-            tile_stride=integer(data, "tile_stride", 1, 4096, where) if tiled else None,
-            min_tissue_fraction=number(data, "min_tissue_fraction", 0.0, 1.0, where)
-            if "min_tissue_fraction" in data
-            else 0.5,
-            test_time_augmentation=text(  # type: ignore[arg-type]
-                data, "test_time_augmentation", where, TEST_TIME_AUGMENTATIONS
-            )
-            if "test_time_augmentation" in data
-            else "none",
-            stain_normalization=stain,  # checked by stain_normalizer() in validate()
+            # checked by stain_normalizer() in validate()
+            stain_normalization=data.get("stain_normalization"),
+            **values,
         )
 
     def stain_normalizer(self) -> StainNormalizer | None:

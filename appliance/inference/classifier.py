@@ -217,11 +217,7 @@ class Classifier:
         contract = self.bundle.card.input
         inputs = [preprocess(rgb, contract.size, contract.scaling, self._stain)]
         probabilities, features = self._predict(inputs)
-        scores = self.gate.feature_scores(features)
-        reasons = self.gate.tile_reasons(
-            self.gate.measure(pixels), None if scores is None else float(scores[0]), whole=True
-        )
-        verdict = self.gate.judge([reasons])
+        verdict = self.gate.judge(self.gate.assess([pixels], features, whole=True))
         if not verdict.in_scope:
             raise OutOfScope(verdict)
         return probabilities[0]
@@ -242,10 +238,7 @@ class Classifier:
                 raise ImageError(f"{message} (after {done} tissue tiles of {len(origins)} tiles)")
             crops, inputs = zip(*chunk, strict=True)
             probabilities, features = self._predict(list(inputs))
-            scores = self.gate.feature_scores(features)
-            for index, crop in enumerate(crops):
-                score = None if scores is None else float(scores[index])
-                reasons.append(self.gate.tile_reasons(self.gate.measure(crop), score))
+            reasons.extend(self.gate.assess(list(crops), features))
             outputs.append(probabilities)
         if not kept:
             raise ImageError(

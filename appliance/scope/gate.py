@@ -129,6 +129,18 @@ class ScopeGate:
             return None
         return self.features.scores(features)
 
+    def assess(
+        self, crops: list[np.ndarray], features: np.ndarray, whole: bool = False
+    ) -> list[tuple[ScopeReason, ...]]:
+        """The limits each image or tile breaks, from its pixels and its model features."""
+        scores = self.feature_scores(features)
+        return [
+            self.tile_reasons(
+                self.measure(crop), None if scores is None else float(scores[i]), whole
+            )
+            for i, crop in enumerate(crops)
+        ]
+
     def judge(self, per_tile: list[tuple[ScopeReason, ...]]) -> ScopeVerdict:
         """Combine the tiles of one image (a whole image is one tile)."""
         checked = len(per_tile)

@@ -61,12 +61,7 @@ def tissue_fraction(tile_rgb_uint8: np.ndarray) -> float:
     pixels = np.asarray(tile_rgb_uint8)
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.size == 0:
         raise ValueError(f"expected an (h, w, 3) RGB tile, got shape {pixels.shape}")
-    pixels = pixels.astype(np.int16)
-    chroma = pixels.max(axis=2) - pixels.min(axis=2)
-    mean = pixels.sum(axis=2) / 3.0
-    glass = (mean > BRIGHT_MEAN) & (chroma < BRIGHT_MAX_CHROMA)
-    border = (mean < DARK_MEAN) & (chroma < DARK_MAX_CHROMA)
-    return float(1.0 - np.count_nonzero(glass | border) / chroma.size)
+    return float(np.count_nonzero(tissue_mask(pixels)) / (pixels.shape[0] * pixels.shape[1]))
 
 
 def hue_degrees(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +88,7 @@ def in_hue_range(hue: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def tissue_mask(pixels: np.ndarray) -> np.ndarray:
-    """Pixels that are tissue by the same glass/border rule as :func:`tissue_fraction`."""
+    """Which pixels (flattened) are tissue: neither glass nor black border (the rule above)."""
     values = pixels.reshape(-1, 3).astype(np.int16)
     chroma = values.max(axis=1) - values.min(axis=1)
     mean = values.sum(axis=1) / 3.0
@@ -102,9 +97,12 @@ def tissue_mask(pixels: np.ndarray) -> np.ndarray:
     return ~(glass | border)
 
 
-def he_fraction(pixels: np.ndarray, hue_range: tuple[float, float]) -> float:
-    """Share of tissue pixels with H&E colour; 0.0 when there is no tissue pixel."""
-    mask = tissue_mask(pixels)
+def he_fraction(
+    pixels: np.ndarray, hue_range: tuple[float, float], mask: np.ndarray | None = None
+) -> float:
+    """Share of tissue pixels with H&E colour; 0.0 when there is no tissue pixel. ``mask`` is
+    :func:`tissue_mask` of ``pixels`` when the caller has it already."""
+    mask = tissue_mask(pixels) if mask is None else mask
     if not mask.any():
         return 0.0
     hue, chroma = hue_degrees(pixels.reshape(-1, 3)[mask])
@@ -127,9 +125,10 @@ def sharpness(pixels: np.ndarray) -> float:
 
 
 def measure(pixels: np.ndarray, hue_range: tuple[float, float]) -> Measures:
-    """All hand-made measures of one ``(h, w, 3)`` uint8 image or tile."""
+    """All hand-made measures of one ``(h, w, 3)`` uint8 image or tile (one tissue mask)."""
+    mask = tissue_mask(pixels)
     return Measures(
-        tissue_fraction=tissue_fraction(pixels),
-        he_fraction=he_fraction(pixels, hue_range),
+        tissue_fraction=float(np.count_nonzero(mask) / mask.size),
+        he_fraction=he_fraction(pixels, hue_range, mask),
         sharpness=sharpness(pixels),
     )

@@ -47,6 +47,20 @@ class FeatureLimit:
 
 
 @dataclass(frozen=True)
+class MeasuredRate:
+    """What the gate did to one set of inputs when the trainer measured it."""
+
+    what: str
+    images: int
+    stopped: int
+    confident_answers: int  # answered benign or malignant
+
+    @property
+    def stopped_share(self) -> float:
+        return self.stopped / self.images if self.images else 0.0
+
+
+@dataclass(frozen=True)
 class ScopeSpec:
     """What an input must be for the model to answer: big enough, tissue, H&E, sharp, familiar.
 
@@ -98,6 +112,23 @@ class ScopeSpec:
         if self.features is None:
             del data["features"]
         return data
+
+    def measured_rates(self) -> list[MeasuredRate]:
+        """The rates in ``calibration["rates"]`` (free-form JSON), typed; malformed ones skipped."""
+        rates = self.calibration.get("rates", {})
+        found = []
+        for name, rate in rates.items() if isinstance(rates, dict) else ():
+            if not isinstance(rate, dict) or not rate.get("images"):
+                continue
+            found.append(
+                MeasuredRate(
+                    what=str(rate.get("meaning", name.replace("_", " "))),
+                    images=int(rate["images"]),
+                    stopped=int(rate.get("stopped", 0)),
+                    confident_answers=int(rate.get("confident_answers", 0)),
+                )
+            )
+        return found
 
     def describe(self) -> list[tuple[str, str]]:
         """The gate's limits as (what, limit) lines for the About page and the PDF."""

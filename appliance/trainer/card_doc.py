@@ -189,11 +189,10 @@ def _scope(card) -> list[str]:
         "| inputs | images | stopped | answered benign or malignant |",
         "|---|---|---|---|",
     ]
-    for name, rate in card.scope.calibration.get("rates", {}).items():
-        what = rate.get("meaning", name.replace("_", " "))
+    for rate in card.scope.measured_rates():
         lines.append(
-            f"| {what} | {rate['images']} | {rate['stopped']} ({rate['stopped_share']:.1%}) |"
-            f" {rate['confident_answers']} |"
+            f"| {rate.what} | {rate.images} | {rate.stopped} ({rate.stopped_share:.1%}) |"
+            f" {rate.confident_answers} |"
         )
     return [*lines, ""]
 

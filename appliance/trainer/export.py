@@ -87,6 +87,11 @@ def write_bundle(directory: Path, tflite: bytes, card: ModelCard) -> Path:
     (directory / card.file).write_bytes(tflite)
     if card.sha256 != sha256_bytes(tflite):
         raise ValueError("the card's sha256 does not match the exported model")
+    return write_card(directory, card)
+
+
+def write_card(directory: Path, card: ModelCard) -> Path:
+    """Write (or rewrite) ``card.json`` in ``directory``."""
     card_path = directory / "card.json"
     card_path.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=False) + "\n")
     return card_path

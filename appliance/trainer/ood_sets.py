@@ -40,7 +40,8 @@ class OodSet:
     images: tuple[np.ndarray, ...]
 
 
-def _rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as an ``(h, w, 3)`` uint8 RGB array."""
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
@@ -56,7 +57,7 @@ def photographs(folders: Iterable[Path]) -> OodSet:
     return OodSet(
         "photographs",
         "ordinary photographs (animals, a portrait, food)",
-        tuple(_rgb(p) for p in files),
+        tuple(read_rgb(p) for p in files),
     )
 
 
@@ -65,7 +66,7 @@ def breakhis(folder: Path) -> OodSet:
     return OodSet(
         "breakhis",
         "H&E breast tissue at 40×–400× (BreakHis): another magnification",
-        tuple(_rgb(p) for p in files),
+        tuple(read_rgb(p) for p in files),
     )
 
 

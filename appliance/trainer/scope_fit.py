@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from appliance.decision import decide
 from appliance.errors import ImageError
 from appliance.inference.bundle import ModelBundle
-from appliance.inference.card import ModelCard
 from appliance.inference.classifier import Classifier
 from appliance.scope.gate import OutOfScope
 from appliance.scope.measures import (
@@ -50,21 +50,14 @@ from appliance.scope.measures import (
 from appliance.scope.ood import fit_feature_scope
 from appliance.scope.spec import FeatureLimit, ScopeSpec
 from appliance.trainer import ood_sets
-from appliance.trainer.data import Sample, load_idc
+from appliance.trainer.data import load_idc
+from appliance.trainer.export import write_bundle, write_card
 from appliance.trainer.feature_outputs import add_feature_outputs, check_same_answers
 
 QUANTILE = 0.005  # share of training patches each limit rejects on its own
 COMPONENTS = 32
 SCOPE_FILE = "scope.npz"
 BATCH = 32
-
-
-def _pixels(samples: list[Sample]) -> list[np.ndarray]:
-    out = []
-    for sample in samples:
-        with Image.open(sample.path) as image:
-            out.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
-    return out
 
 
 def _features(classifier: Classifier, pixels: list[np.ndarray]) -> np.ndarray:
@@ -147,12 +140,7 @@ def outcome_rates(classifier: Classifier, images: list[np.ndarray]) -> dict[str,
             counts["stopped"] += 1
             reasons["unreadable_or_no_tissue"] += 1
             continue
-        if p >= thresholds.malignant_at:
-            counts["malignant"] += 1
-        elif p < thresholds.benign_below:
-            counts["benign"] += 1
-        else:
-            counts["indeterminate"] += 1
+        counts[decide(p, thresholds).value] += 1
     n = len(images)
     return {
         "images": n,
@@ -173,20 +161,21 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         raise SystemExit("the card lists no test patients: cannot keep them out of the fit")
     train = [s for s in samples if s.patient not in test_patients]
     test = [s for s in samples if s.patient in test_patients]
-    train_pixels, test_pixels = _pixels(train), _pixels(test)
+    train_pixels = [ood_sets.read_rgb(s.path) for s in train]
+    test_pixels = [ood_sets.read_rgb(s.path) for s in test]
 
     out = Path(args.out or args.bundle)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / card.file
         added = add_feature_outputs(source.model_path, model)
-        probe = np.stack([classifier_input(p) for p in test_pixels[:64]])
+        probe = np.stack([classifier_input(p, card.input.size) for p in test_pixels[:64]])
         check_same_answers(source.model_path, model, probe)
         model_bytes = model.read_bytes()
     sha = hashlib.sha256(model_bytes).hexdigest()
     plain = replace(card, sha256=sha, scope=None)
     with tempfile.TemporaryDirectory() as tmp:
-        _write(Path(tmp), model_bytes, plain, None)
+        write_bundle(Path(tmp), model_bytes, plain)
         spec, scope_bytes = fit_spec(
             Classifier(ModelBundle.load(Path(tmp))), train_pixels, card.input.tile_size or 50
         )
@@ -216,7 +205,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         provenance=provenance,
         scope=replace(spec, calibration=calibration),
     )
-    _write(out, model_bytes, final, scope_bytes)
+    write_bundle(out, model_bytes, final)
+    (out / SCOPE_FILE).write_bytes(scope_bytes)
     classifier = Classifier(ModelBundle.load(out))
     rates = {
         "training_patches": {
@@ -232,17 +222,19 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         rates[ood.name] = {"meaning": ood.meaning, **outcome_rates(classifier, list(ood.images))}
     calibration["rates"] = rates
     final = replace(final, scope=replace(spec, calibration=calibration))
-    _write(out, model_bytes, final, scope_bytes)
+    write_card(out, final)  # the rates are measurements, not part of any hashed file
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(json.dumps(final.scope.to_dict(), indent=2) + "\n")
     return rates
 
 
-def classifier_input(pixels: np.ndarray) -> np.ndarray:
-    """A real patch as an int8 input (pixel - 128) for the bit-identity check; any int8 array
-    is a valid input, and real tissue exercises the value range the model meets."""
-    image = Image.fromarray(pixels).resize((96, 96), Image.Resampling.BILINEAR)
+def classifier_input(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A real patch as an int8 input (pixel - 128) of ``size`` (height, width) for the
+    bit-identity check; any int8 array is a valid input, and real tissue exercises the value
+    range the model meets."""
+    height, width = size
+    image = Image.fromarray(pixels).resize((width, height), Image.Resampling.BILINEAR)
     return (np.asarray(image, np.int16) - 128).astype(np.int8)
 
 
@@ -254,14 +246,6 @@ def _ood(args: argparse.Namespace, test_pixels: list[np.ndarray]) -> list[ood_se
     if args.breakhis:
         sets.append(ood_sets.breakhis(args.breakhis))
     return [s for s in [*sets, *ood_sets.derived(chosen), ood_sets.blank()] if s.images]
-
-
-def _write(directory: Path, model: bytes, card: ModelCard, scope: bytes | None) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / card.file).write_bytes(model)
-    if scope is not None:
-        (directory / SCOPE_FILE).write_bytes(scope)
-    (directory / "card.json").write_text(json.dumps(card.to_dict(), indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
