@@ -24,11 +24,11 @@ from appliance.buildinfo import ClockStatus, judge_clock
 from appliance.decision import CaseVerdict, Decision, case_verdict, decide
 from appliance.errors import ImageError, VolumeGone
 from appliance.health import ThrottleMonitor
-from appliance.inference.card import Thresholds
 from appliance.inference.classifier import Classifier, StopCheck
 from appliance.ingest import ImageRef, LoadedImage, list_volume, read_image, thumbnail_jpeg
 from appliance.store import Store
 from appliance.store.names import display, raw_bytes
+from appliance.values import Thresholds
 
 REMOVED_MESSAGE = "not analysed: the USB stick was removed before this image was read"
 CANCELLED_MESSAGE = "not analysed: the scan was cancelled while this image was being analysed"

@@ -11,12 +11,12 @@ from dataclasses import replace
 
 from appliance.config import Config
 from appliance.errors import ApplianceError
-from appliance.inference.card import Thresholds
 from appliance.inference.classifier import Classifier
 from appliance.inference.installed import load_model
 from appliance.ingest import MockUsbSource, VolumeSource
 from appliance.pipeline import Analyzer
 from appliance.store import Store
+from appliance.values import Thresholds
 
 # Keys of the admin's threshold overrides in the store's settings (audited when changed).
 THRESHOLD_SETTINGS = ("benign_below", "malignant_at")

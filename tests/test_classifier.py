@@ -17,10 +17,11 @@ import pytest
 from PIL import Image
 
 from appliance.errors import ImageError, ModelRejected
-from appliance.inference import Classifier, ModelBundle, ModelCard, Prediction, TileMap
+from appliance.inference import Classifier, ModelBundle, ModelCard, Prediction
 from appliance.inference.backends import select_backend
 from appliance.preprocess import preprocess
 from appliance.stain import MacenkoNormalizer, ReinhardNormalizer
+from appliance.values import TileMap
 from tests.conftest import TINY_BUNDLE
 from tests.test_stain import synthetic_he
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from appliance.decision import Decision, case_verdict, decide
-from appliance.inference.card import Thresholds
+from appliance.values import Thresholds
 
 BAND = Thresholds(operating_point=0.4, benign_below=0.3, malignant_at=0.6)
 

@@ -7,29 +7,8 @@ pathologist. A case is as serious as its most serious image, and says which imag
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
 
-from appliance.inference.card import Thresholds
-
-
-class Decision(StrEnum):
-    MALIGNANT = "malignant"
-    INDETERMINATE = "indeterminate"
-    BENIGN = "benign"
-    # No decision could be made (unreadable image, no tissue): shown, never silently dropped.
-    UNASSESSABLE = "unassessable"
-
-    @property
-    def wording(self) -> str:
-        """The words shown to the technician beside the colour."""
-        return {
-            Decision.MALIGNANT: "Malignant",
-            Decision.INDETERMINATE: "Indeterminate — refer to a pathologist",
-            Decision.BENIGN: "Benign",
-            Decision.UNASSESSABLE: "Unassessable",
-        }[self]
-
+from appliance.values import CaseVerdict, Decision, Thresholds
 
 # Most serious first: a case takes the first of these that any of its images has.
 SEVERITY = (Decision.MALIGNANT, Decision.INDETERMINATE, Decision.UNASSESSABLE, Decision.BENIGN)
@@ -43,30 +22,6 @@ def decide(p_malignant: float, thresholds: Thresholds) -> Decision:
     if p_malignant < thresholds.benign_below:
         return Decision.BENIGN
     return Decision.INDETERMINATE
-
-
-@dataclass(frozen=True)
-class CaseVerdict:
-    """A case's verdict and the evidence behind it."""
-
-    case: str
-    decision: Decision
-    counts: dict[str, int] = field(default_factory=dict)
-    evidence: tuple[str, ...] = ()  # the images that carry the verdict, most probable first
-
-    @property
-    def n_images(self) -> int:
-        return sum(self.counts.values())
-
-    def explanation(self) -> str:
-        parts = [f"{n} {name}" for name, n in self.counts.items() if n]
-        basis = ", ".join(parts) if parts else "no images"
-        if self.decision is Decision.BENIGN:
-            return f"All {self.n_images} images benign."
-        if not self.evidence:
-            return "No images."
-        shown = ", ".join(self.evidence[:3]) + (" …" if len(self.evidence) > 3 else "")
-        return f"{self.decision.wording} because of {shown} ({basis})."
 
 
 def case_verdict(case: str, results: Iterable[tuple[str, Decision, float | None]]) -> CaseVerdict:

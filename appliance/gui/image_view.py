@@ -43,7 +43,7 @@ def band(p: float, benign_below: float, malignant_at: float) -> Decision:
 
 def tile_overlay(tiles: dict, benign_below: float, malignant_at: float) -> tuple[QImage, float]:
     """Paint the tile map; returns the image and the factor from its pixels to image pixels."""
-    from appliance.inference.classifier import TileMap
+    from appliance.values import TileMap
 
     tile_map = TileMap.from_dict(tiles)
     width, height = tile_map.image_width, tile_map.image_height

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from appliance.config import MAX_DEVICE_NAME, Config, printable
 from appliance.errors import ApplianceError
 from appliance.gui.messages import Problem, classify
-from appliance.inference.card import Thresholds
+from appliance.values import Thresholds
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 from appliance.inference.backends import available_backends, select_backend
 from appliance.inference.bundle import ModelBundle
-from appliance.inference.card import InputContract, ModelCard, Thresholds
-from appliance.inference.classifier import Classifier, Prediction, TileMap
+from appliance.inference.card import InputContract, ModelCard
+from appliance.inference.classifier import Classifier, Prediction
 
 __all__ = [
     "Classifier",
@@ -11,8 +11,6 @@ __all__ = [
     "ModelBundle",
     "ModelCard",
     "Prediction",
-    "Thresholds",
-    "TileMap",
     "available_backends",
     "select_backend",
 ]

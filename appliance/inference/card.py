@@ -18,9 +18,10 @@ from appliance.preprocess import (
     Scaling,
     TestTimeAugmentation,
 )
-from appliance.schema import check_number, integer, number, section, text
+from appliance.schema import integer, number, section, text
 from appliance.scope.spec import ScopeSpec
 from appliance.stain import StainNormalizer, normalizer_from_dict
+from appliance.values import Thresholds
 
 CARD_SCHEMA = 1
 InputMode = Literal["whole", "tiled"]
@@ -120,59 +121,6 @@ class InputContract:
         if self.mode == "tiled" and not (self.tile_size and self.tile_stride):
             raise ModelRejected("a tiled model's card must give tile_size and tile_stride")
         self.stain_normalizer()
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Cut-offs on the malignant probability.
-
-    ``p >= malignant_at`` is malignant, ``p < benign_below`` is benign, anything between is
-    indeterminate ("refer to a pathologist"). ``operating_point`` is the single threshold the card's
-    metrics were measured at; it lies inside the band. An admin may move the cut-offs only inside
-    ``allowed_range``.
-    """
-
-    operating_point: float
-    benign_below: float
-    malignant_at: float
-    allowed_range: tuple[float, float] = (0.01, 0.99)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
-        """Read ``thresholds`` with every value checked by type and range.
-
-        Cut-offs of exactly 0 or 1 are refused: ``benign_below = malignant_at = 0`` would call
-        every image malignant, 1 every image benign. The allowed range is strictly inside (0, 1).
-        """
-        where = "thresholds"
-        allowed = data.get("allowed_range", [0.01, 0.99])
-        if not isinstance(allowed, list | tuple) or len(allowed) != 2:
-            raise ModelRejected(
-                f"{where}.allowed_range must be two numbers [low, high], found {allowed!r}"
-            )
-        low = check_number(allowed[0], 0.0, 1.0, f"{where}.allowed_range[0]")
-        high = check_number(allowed[1], 0.0, 1.0, f"{where}.allowed_range[1]")
-        thresholds = cls(
-            operating_point=number(data, "operating_point", 0.0, 1.0, where),
-            benign_below=number(data, "benign_below", 0.0, 1.0, where),
-            malignant_at=number(data, "malignant_at", 0.0, 1.0, where),
-            allowed_range=(low, high),
-        )
-        thresholds.validate()
-        return thresholds
-
-    def validate(self) -> None:
-        low, high = self.allowed_range
-        if not 0.0 < low < high < 1.0:
-            raise ModelRejected(
-                f"thresholds.allowed_range must satisfy 0 < low < high < 1; got [{low}, {high}]."
-                " A cut-off of 0 or 1 would give every image the same answer"
-            )
-        if not 0.0 <= low <= self.benign_below <= self.malignant_at <= high <= 1.0:
-            raise ModelRejected(
-                "thresholds must satisfy 0 <= allowed low <= benign_below <= malignant_at"
-                f" <= allowed high <= 1; got {self}"
-            )
 
 
 @dataclass(frozen=True)

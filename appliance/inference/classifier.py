@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -21,10 +21,11 @@ from PIL import Image
 from appliance.errors import ImageError, ModelRejected
 from appliance.inference.backends import select_backend
 from appliance.inference.bundle import ModelBundle
-from appliance.inference.tiling import grid_starts, tile_origins, tissue_fraction
+from appliance.inference.tiling import tile_origins, tissue_fraction
 from appliance.preprocess import augmented_views, average_views, preprocess, to_rgb
 from appliance.scope.gate import OutOfScope, ScopeGate, ScopeReason
 from appliance.scope.ood import FeatureScope
+from appliance.values import TileMap
 
 TOP_K = 3
 # An image up to 1.5 tiles wide and high is one patch (the training patches, or smaller edge
@@ -37,68 +38,6 @@ _T = TypeVar("_T")
 
 #: Asked between batches of tiles: a message ends the image there (cancel, time budget).
 StopCheck = Callable[[], str | None]
-
-
-@dataclass(frozen=True)
-class TileMap:
-    """Where the tissue tiles of an image were and what each scored (for the DB and the GUI).
-
-    ``origins`` and ``probabilities`` list the tissue tiles inside the model's scope, in the
-    same order; background tiles are counted in ``skipped_background``; tissue tiles the scope
-    gate left out are listed in ``out_of_scope`` without a probability, so no map shows a score
-    the model had no business giving.
-    """
-
-    tile_size: int
-    stride: int
-    image_width: int
-    image_height: int
-    origins: tuple[tuple[int, int], ...]
-    probabilities: tuple[float, ...]
-    skipped_background: int
-    out_of_scope: tuple[tuple[int, int], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tile_size": self.tile_size,
-            "stride": self.stride,
-            "image_width": self.image_width,
-            "image_height": self.image_height,
-            "origins": [list(origin) for origin in self.origins],
-            "probabilities": list(self.probabilities),
-            "skipped_background": self.skipped_background,
-            "out_of_scope": [list(origin) for origin in self.out_of_scope],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TileMap:
-        return cls(
-            tile_size=int(data["tile_size"]),
-            stride=int(data["stride"]),
-            image_width=int(data["image_width"]),
-            image_height=int(data["image_height"]),
-            origins=tuple((int(x), int(y)) for x, y in data["origins"]),
-            probabilities=tuple(float(p) for p in data["probabilities"]),
-            skipped_background=int(data["skipped_background"]),
-            out_of_scope=tuple((int(x), int(y)) for x, y in data.get("out_of_scope", ())),
-        )
-
-    def grid_axes(self) -> tuple[list[int], list[int]]:
-        """The x of each grid column and the y of each grid row (the last may overlap)."""
-        return (
-            grid_starts(self.image_width, self.tile_size, self.stride),
-            grid_starts(self.image_height, self.tile_size, self.stride),
-        )
-
-    def as_grid(self) -> np.ndarray:
-        """Tile probabilities as a ``rows x cols`` float array, NaN where a tile was background."""
-        xs, ys = self.grid_axes()
-        column = {x: i for i, x in enumerate(xs)}
-        row = {y: i for i, y in enumerate(ys)}
-        grid = np.full((len(ys), len(xs)), np.nan)
-        for (x, y), p in zip(self.origins, self.probabilities, strict=True):
-            grid[row[y], column[x]] = p
-        return grid
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ itself is a scope measure and lives in :mod:`appliance.scope.measures`.
 from __future__ import annotations
 
 from appliance.scope.measures import tissue_fraction
+from appliance.values import grid_starts
 
 __all__ = ["grid_starts", "tile_origins", "tissue_fraction"]
 
@@ -23,20 +24,6 @@ def tile_origins(width: int, height: int, tile: int, stride: int) -> list[tuple[
     """
     if min(width, height, tile, stride) <= 0:
         raise ValueError(f"need positive sizes, got {width}x{height}, tile {tile}, stride {stride}")
-    columns = _starts(width, tile, stride)
-    rows = _starts(height, tile, stride)
+    columns = grid_starts(width, tile, stride)
+    rows = grid_starts(height, tile, stride)
     return [(x, y) for y in rows for x in columns]
-
-
-def grid_starts(length: int, tile: int, stride: int) -> list[int]:
-    """The tile starts along one axis (the columns' x or the rows' y of :func:`tile_origins`)."""
-    return _starts(length, tile, stride)
-
-
-def _starts(length: int, tile: int, stride: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile + 1, stride))
-    if starts[-1] + tile < length:
-        starts.append(length - tile)
-    return starts

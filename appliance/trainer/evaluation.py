@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import keras
 import numpy as np
 
-from appliance.inference.card import Thresholds
 from appliance.preprocess import augmented_views, average_views
 from appliance.trainer import export, metrics
+from appliance.values import Thresholds
 
 if TYPE_CHECKING:
     from appliance.trainer.train import Arrays, TrainConfig

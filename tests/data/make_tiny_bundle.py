@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.inference.card import InputContract, ModelCard, Thresholds
+from appliance.inference.card import InputContract, ModelCard
+from appliance.values import Thresholds
 
 SIZE = 16
 REDNESS_GAIN = 8.0

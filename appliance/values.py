@@ -1,0 +1,189 @@
+"""The appliance's value types: what crosses from one stage to the next and into the store.
+
+Why a leaf module: the store, the report, the GUI and the trainer read thresholds, tile maps and
+decisions without loading the model stack (an interpreter, numpy-heavy preprocessing, the scope
+gate). This module imports nothing of the appliance but its error type and card-field checks, so
+``import appliance.store`` stays cheap and no stage restates another's types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from appliance.errors import ModelRejected
+from appliance.schema import check_number, number
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Decision(StrEnum):
+    MALIGNANT = "malignant"
+    INDETERMINATE = "indeterminate"
+    BENIGN = "benign"
+    # No decision could be made (unreadable image, no tissue): shown, never silently dropped.
+    UNASSESSABLE = "unassessable"
+
+    @property
+    def wording(self) -> str:
+        """The words shown to the technician beside the colour."""
+        return {
+            Decision.MALIGNANT: "Malignant",
+            Decision.INDETERMINATE: "Indeterminate — refer to a pathologist",
+            Decision.BENIGN: "Benign",
+            Decision.UNASSESSABLE: "Unassessable",
+        }[self]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Cut-offs on the malignant probability.
+
+    ``p >= malignant_at`` is malignant, ``p < benign_below`` is benign, anything between is
+    indeterminate ("refer to a pathologist"). ``operating_point`` is the single threshold the card's
+    metrics were measured at; it lies inside the band. An admin may move the cut-offs only inside
+    ``allowed_range``.
+    """
+
+    operating_point: float
+    benign_below: float
+    malignant_at: float
+    allowed_range: tuple[float, float] = (0.01, 0.99)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+        """Read ``thresholds`` with every value checked by type and range.
+
+        Cut-offs of exactly 0 or 1 are refused: ``benign_below = malignant_at = 0`` would call
+        every image malignant, 1 every image benign. The allowed range is strictly inside (0, 1).
+        """
+        where = "thresholds"
+        allowed = data.get("allowed_range", [0.01, 0.99])
+        if not isinstance(allowed, list | tuple) or len(allowed) != 2:
+            raise ModelRejected(
+                f"{where}.allowed_range must be two numbers [low, high], found {allowed!r}"
+            )
+        low = check_number(allowed[0], 0.0, 1.0, f"{where}.allowed_range[0]")
+        high = check_number(allowed[1], 0.0, 1.0, f"{where}.allowed_range[1]")
+        thresholds = cls(
+            operating_point=number(data, "operating_point", 0.0, 1.0, where),
+            benign_below=number(data, "benign_below", 0.0, 1.0, where),
+            malignant_at=number(data, "malignant_at", 0.0, 1.0, where),
+            allowed_range=(low, high),
+        )
+        thresholds.validate()
+        return thresholds
+
+    def validate(self) -> None:
+        low, high = self.allowed_range
+        if not 0.0 < low < high < 1.0:
+            raise ModelRejected(
+                f"thresholds.allowed_range must satisfy 0 < low < high < 1; got [{low}, {high}]."
+                " A cut-off of 0 or 1 would give every image the same answer"
+            )
+        if not 0.0 <= low <= self.benign_below <= self.malignant_at <= high <= 1.0:
+            raise ModelRejected(
+                "thresholds must satisfy 0 <= allowed low <= benign_below <= malignant_at"
+                f" <= allowed high <= 1; got {self}"
+            )
+
+
+@dataclass(frozen=True)
+class TileMap:
+    """Where the tissue tiles of an image were and what each scored (for the DB and the GUI).
+
+    ``origins`` and ``probabilities`` list the tissue tiles inside the model's scope, in the
+    same order; background tiles are counted in ``skipped_background``; tissue tiles the scope
+    gate left out are listed in ``out_of_scope`` without a probability, so no map shows a score
+    the model had no business giving.
+    """
+
+    tile_size: int
+    stride: int
+    image_width: int
+    image_height: int
+    origins: tuple[tuple[int, int], ...]
+    probabilities: tuple[float, ...]
+    skipped_background: int
+    out_of_scope: tuple[tuple[int, int], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tile_size": self.tile_size,
+            "stride": self.stride,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
+            "origins": [list(origin) for origin in self.origins],
+            "probabilities": list(self.probabilities),
+            "skipped_background": self.skipped_background,
+            "out_of_scope": [list(origin) for origin in self.out_of_scope],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TileMap:
+        return cls(
+            tile_size=int(data["tile_size"]),
+            stride=int(data["stride"]),
+            image_width=int(data["image_width"]),
+            image_height=int(data["image_height"]),
+            origins=tuple((int(x), int(y)) for x, y in data["origins"]),
+            probabilities=tuple(float(p) for p in data["probabilities"]),
+            skipped_background=int(data["skipped_background"]),
+            out_of_scope=tuple((int(x), int(y)) for x, y in data.get("out_of_scope", ())),
+        )
+
+    def grid_axes(self) -> tuple[list[int], list[int]]:
+        """The x of each grid column and the y of each grid row (the last may overlap)."""
+        return (
+            grid_starts(self.image_width, self.tile_size, self.stride),
+            grid_starts(self.image_height, self.tile_size, self.stride),
+        )
+
+    def as_grid(self) -> np.ndarray:
+        """Tile probabilities as a ``rows x cols`` float array, NaN where a tile was background."""
+        import numpy as np  # only the readers that draw a map pay for numpy
+
+        xs, ys = self.grid_axes()
+        column = {x: i for i, x in enumerate(xs)}
+        row = {y: i for i, y in enumerate(ys)}
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for (x, y), p in zip(self.origins, self.probabilities, strict=True):
+            grid[row[y], column[x]] = p
+        return grid
+
+
+@dataclass(frozen=True)
+class CaseVerdict:
+    """A case's verdict and the evidence behind it."""
+
+    case: str
+    decision: Decision
+    counts: dict[str, int] = field(default_factory=dict)
+    evidence: tuple[str, ...] = ()  # the images that carry the verdict, most probable first
+
+    @property
+    def n_images(self) -> int:
+        return sum(self.counts.values())
+
+    def explanation(self) -> str:
+        parts = [f"{n} {name}" for name, n in self.counts.items() if n]
+        basis = ", ".join(parts) if parts else "no images"
+        if self.decision is Decision.BENIGN:
+            return f"All {self.n_images} images benign."
+        if not self.evidence:
+            return "No images."
+        shown = ", ".join(self.evidence[:3]) + (" …" if len(self.evidence) > 3 else "")
+        return f"{self.decision.wording} because of {shown} ({basis})."
+
+
+def grid_starts(length: int, tile: int, stride: int) -> list[int]:
+    """The tile starts along one axis: every ``stride`` pixels, plus one flush with the far
+    border when the grid does not end exactly there (so no strip is left out)."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
