@@ -76,6 +76,27 @@ class Thresholds:
         thresholds.validate()
         return thresholds
 
+    @property
+    def decimals(self) -> int:
+        """Decimal places the card gives its cut-offs (at least 2, at most 6).
+
+        Why: a cut-off shown rounded is a different cut-off (0.0588 shown as 0.06 reads as a
+        change nobody made), so every face shows them with the card's own precision.
+        """
+        places = [_decimal_places(v) for v in (self.benign_below, self.malignant_at)]
+        return min(6, max(2, *places))
+
+    def show(self, value: float) -> str:
+        """``value`` (a cut-off or a probability beside one) at this card's precision."""
+        return f"{value:.{self.decimals}f}"
+
+    def describe(self) -> str:
+        """The band in words, the same on every screen, PDF and terminal."""
+        return (
+            f"benign below {self.show(self.benign_below)},"
+            f" malignant from {self.show(self.malignant_at)}, indeterminate between"
+        )
+
     def validate(self) -> None:
         low, high = self.allowed_range
         if not 0.0 < low < high < 1.0:
@@ -187,3 +208,11 @@ def grid_starts(length: int, tile: int, stride: int) -> list[int]:
     if starts[-1] + tile < length:
         starts.append(length - tile)
     return starts
+
+
+def _decimal_places(value: float) -> int:
+    """Digits after the point in the shortest text that reads back as ``value`` (0.0588 → 4)."""
+    text = repr(float(value))
+    if "e" in text or "." not in text:
+        return 6
+    return len(text.split(".")[1].rstrip("0"))
