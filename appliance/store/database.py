@@ -707,13 +707,24 @@ class Store:
         rows = self._rows("SELECT key, value_json FROM settings ORDER BY key")
         return {r["key"]: json.loads(r["value_json"]) for r in rows}
 
-    def set_setting(self, key: str, value: Any, actor: str | None) -> None:
-        """Store a JSON-serialisable value; the old and new values go to the audit log."""
+    def set_setting(
+        self, key: str, value: Any, actor: str | None, *, default: Any = None
+    ) -> None:
+        """Store a JSON-serialisable value; the old and new values and who changed it (``actor``,
+        a person's name) go to the audit log.
+
+        ``default`` is the value in force while the key was never set (a card's threshold, the
+        config file's device name), recorded as ``old`` so the audit row says what changed
+        rather than ``"old": null``. Saving the value already stored writes nothing: an audit
+        row means a change.
+        """
         encoded = storable(json.dumps(value, ensure_ascii=False, sort_keys=True))
         key = storable(key)
         with self._write("save the setting") as db:
             row = db.execute("SELECT value_json FROM settings WHERE key = ?", (key,)).fetchone()
-            old = json.loads(row[0]) if row else None
+            if row is not None and row[0] == encoded:
+                return
+            old = json.loads(row[0]) if row else default
             db.execute(
                 """INSERT INTO settings (key, value_json, updated_at, updated_by)
                    VALUES (?, ?, ?, ?)
