@@ -11,9 +11,9 @@ decide; three tiles keep the sensitivity to a small focus and need it to be more
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -21,11 +21,11 @@ from PIL import Image
 from appliance.errors import ImageError, ModelRejected
 from appliance.inference.backends import select_backend
 from appliance.inference.bundle import ModelBundle
-from appliance.inference.tiling import tile_origins, tissue_fraction
+from appliance.inference.tiling import tissue_fraction
 from appliance.preprocess import augmented_views, average_views, preprocess, to_rgb
 from appliance.scope.gate import OutOfScope, ScopeGate, ScopeReason
 from appliance.scope.ood import FeatureScope
-from appliance.values import TileMap
+from appliance.values import TileMap, grid_starts
 
 TOP_K = 3
 # An image up to 1.5 tiles wide and high is one patch (the training patches, or smaller edge
@@ -33,11 +33,15 @@ TOP_K = 3
 SINGLE_TILE_FACTOR = 1.5
 # Without a scope section in the card, still refuse images too thin to hold a cell.
 DEFAULT_MIN_SIDE_PX = 8
-
-_T = TypeVar("_T")
+# Inputs in one interpreter call (tiles x test-time views). Measured on the shipped model: per
+# view, a batch of 64 is no faster than 8, while a batch of 256 (32 tiles x 8 views) took a
+# 2048-px region to 294 MB; so 8 tiles of 8 views, and the activations stay a few MB.
+MAX_INPUTS_PER_CALL = 64
 
 #: Asked between batches of tiles: a message ends the image there (cancel, time budget).
 StopCheck = Callable[[], str | None]
+#: Told ``(tiles looked at, tiles in the image)`` as a tiled image advances.
+TileProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,20 @@ class Classifier:
         self,
         bundle: ModelBundle,
         backend: str = "auto",
-        num_threads: int = 2,
-        batch_size: int = 32,
+        num_threads: int | None = None,
+        batch_size: int | None = None,
     ) -> None:
+        """``num_threads`` None: :func:`~appliance.inference.backends.base.default_threads`;
+        ``batch_size`` (tiles per interpreter call) None: as many as fill
+        :data:`MAX_INPUTS_PER_CALL` with the card's test-time views."""
         self.bundle = bundle
         backend_class = select_backend(backend)
         self.backend_name = backend_class.name
         self._backend = backend_class(bundle.model_path, num_threads)
-        self._batch_size = max(1, batch_size)
+        self.num_threads = self._backend.num_threads
+        views = 8 if bundle.card.input.test_time_augmentation == "dihedral8" else 1
+        self.views = views
+        self._batch_size = max(1, batch_size or MAX_INPUTS_PER_CALL // views)
         self._check_contract()
         # Built once per bundle; applied to the whole image or to every tile, as in training.
         self._stain = bundle.card.input.stain_normalizer()
@@ -113,13 +123,19 @@ class Classifier:
                 + ". The bundle is inconsistent; reinstall a bundle exported by the trainer."
             )
 
-    def classify(self, image: Image.Image, should_stop: StopCheck | None = None) -> Prediction:
+    def classify(
+        self,
+        image: Image.Image,
+        should_stop: StopCheck | None = None,
+        on_tiles: TileProgress | None = None,
+    ) -> Prediction:
         """Score one image; :class:`ImageError` if it cannot be decoded, holds no tissue, lies
-        outside the model's scope (:class:`OutOfScope`) or ``should_stop`` ends it."""
+        outside the model's scope (:class:`OutOfScope`) or ``should_stop`` ends it.
+        ``on_tiles`` hears how far a tiled image has got (after every batch of tiles)."""
         started = time.perf_counter()
         try:
             rgb = to_rgb(image)
-            pixels = np.asarray(rgb, dtype=np.uint8)
+            rgb.load()
         except (OSError, ValueError, SyntaxError) as exc:
             raise ImageError(
                 f"the image could not be decoded ({exc}); it cannot be assessed"
@@ -129,11 +145,11 @@ class Classifier:
         tile = contract.tile_size or 0
         limit = tile * SINGLE_TILE_FACTOR
         if contract.mode == "whole" or (rgb.width <= limit and rgb.height <= limit):
-            probabilities = self._classify_whole(rgb, pixels)
+            probabilities = self._classify_whole(rgb)
             mode: Literal["whole", "tiled"] = "whole"
             tiles = None
         else:
-            probabilities, tiles = self._classify_tiled(pixels, should_stop)
+            probabilities, tiles = self._classify_tiled(rgb, should_stop, on_tiles)
             mode = "tiled"
         vector = tuple(float(p) for p in probabilities)
         return Prediction(
@@ -152,33 +168,63 @@ class Classifier:
             [preprocess(p, contract.size, contract.scaling, self._stain) for p in pixels]
         )
 
-    def _classify_whole(self, rgb: Image.Image, pixels: np.ndarray) -> np.ndarray:
+    def _classify_whole(self, rgb: Image.Image) -> np.ndarray:
         contract = self.bundle.card.input
         inputs = [preprocess(rgb, contract.size, contract.scaling, self._stain)]
         probabilities, features = self._predict(inputs)
+        pixels = np.asarray(rgb, dtype=np.uint8)
         verdict = self.gate.judge(self.gate.assess([pixels], features, whole=True))
         if not verdict.in_scope:
             raise OutOfScope(verdict)
         return probabilities[0]
 
     def _classify_tiled(
-        self, pixels: np.ndarray, should_stop: StopCheck | None
+        self, rgb: Image.Image, should_stop: StopCheck | None, on_tiles: TileProgress | None
     ) -> tuple[np.ndarray, TileMap]:
         contract = self.bundle.card.input
         tile, stride = int(contract.tile_size or 0), int(contract.tile_stride or 0)
-        height, width = pixels.shape[:2]
-        origins = tile_origins(width, height, tile, stride)
+        width, height = rgb.size
+        columns, rows = grid_starts(width, tile, stride), grid_starts(height, tile, stride)
+        total = len(columns) * len(rows)
         kept: list[tuple[int, int]] = []
         outputs: list[np.ndarray] = []
         reasons: list[tuple[ScopeReason, ...]] = []
-        for chunk in _chunks(self._tissue_tiles(pixels, origins, tile, kept), self._batch_size):
+        pending: list[tuple[np.ndarray, np.ndarray]] = []
+        seen = 0
+
+        def run(batch: list[tuple[np.ndarray, np.ndarray]]) -> None:
             if should_stop is not None and (message := should_stop()):
-                done = sum(len(batch) for batch in outputs)
-                raise ImageError(f"{message} (after {done} tissue tiles of {len(origins)} tiles)")
-            crops, inputs = zip(*chunk, strict=True)
+                done = sum(len(scores) for scores in outputs)
+                raise ImageError(f"{message} (after {done} tissue tiles of {total} tiles)")
+            crops, inputs = zip(*batch, strict=True)
             probabilities, features = self._predict(list(inputs))
             reasons.extend(self.gate.assess(list(crops), features))
             outputs.append(probabilities)
+            if on_tiles is not None:
+                on_tiles(seen, total)
+
+        for y in rows:
+            # One band of tile rows at a time: the image is never copied whole into numpy.
+            band = np.asarray(rgb.crop((0, y, width, min(y + tile, height))), dtype=np.uint8)
+            for x in columns:
+                seen += 1
+                crop = band[:, x : x + tile]
+                if tissue_fraction(crop) < contract.min_tissue_fraction:
+                    continue
+                kept.append((x, y))
+                pending.append(
+                    (crop, preprocess(crop, contract.size, contract.scaling, self._stain))
+                )
+                if len(pending) == self._batch_size:
+                    run(pending)
+                    pending = []
+            if should_stop is not None and (message := should_stop()):
+                done = sum(len(scores) for scores in outputs)
+                raise ImageError(f"{message} (after {done} tissue tiles of {total} tiles)")
+        if pending:
+            run(pending)
+        if on_tiles is not None:
+            on_tiles(total, total)
         if not kept:
             raise ImageError(
                 "no tissue found in this image (only background); it cannot be assessed"
@@ -197,41 +243,43 @@ class Classifier:
             image_height=height,
             origins=tuple(o for o, ok in zip(kept, inside, strict=True) if ok),
             probabilities=tuple(float(p) for p in malignant),
-            skipped_background=len(origins) - len(kept),
+            skipped_background=total - len(kept),
             out_of_scope=tuple(o for o, ok in zip(kept, inside, strict=True) if not ok),
         )
         return scores[top].mean(axis=0), tiles
 
-    def _tissue_tiles(
-        self, pixels: np.ndarray, origins: list[tuple[int, int]], tile: int, kept: list
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(crop, preprocessed tile)`` of each tissue tile, one at a time (so a large image never
-        sits in memory as thousands of float tiles); their origins are appended to ``kept``."""
-        contract = self.bundle.card.input
-        for x, y in origins:
-            crop = pixels[y : y + tile, x : x + tile]
-            if tissue_fraction(crop) < contract.min_tissue_fraction:
-                continue
-            kept.append((x, y))
-            yield crop, preprocess(crop, contract.size, contract.scaling, self._stain)
-
     def _predict(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """View-averaged probabilities and features of preprocessed inputs. The batch is
+        quantised once and its views built from the integers (exactly what quantising every
+        view would give: rotations and mirrors only move values)."""
         contract = self.bundle.card.input
         batch = np.stack(arrays).astype(np.float32, copy=False)
-        views = augmented_views(batch, contract.test_time_augmentation)
-        probabilities, features = self._backend.predict_with_features(views, contract.scaling)
+        quantised = self._backend.quantise(batch, contract.scaling)
+        views = augmented_views(quantised, contract.test_time_augmentation)
+        probabilities, features = self._backend.predict_quantised(views)
         mode = contract.test_time_augmentation
         if features.shape[1] == 0:  # a model without feature outputs
             return average_views(probabilities, mode), np.zeros((len(batch), 0), np.float32)
         return average_views(probabilities, mode), average_views(features, mode)
 
+    def inference_floor(self, inputs: int, per_call: int = 1) -> float:
+        """Seconds the interpreter alone takes for ``inputs`` patches or tiles scored as a scan
+        scores them (``per_call`` of them per call, each with the card's views), on inputs
+        already quantised: the floor a scan's throughput is measured against. ``per_call`` is
+        1 for a stick of patches (one image per call) and :attr:`tiles_per_call` for a region.
+        """
+        contract = self.bundle.card.input
+        shape = (max(1, per_call) * self.views, contract.height, contract.width, 3)
+        pixels = np.random.default_rng(0).random(shape, dtype=np.float32)
+        batch = self._backend.quantise(pixels, contract.scaling)
+        self._backend.predict_quantised(batch)  # warm-up: allocation, XNNPACK packing
+        calls = max(1, -(-inputs // max(1, per_call)))
+        started = time.perf_counter()
+        for _ in range(calls):
+            self._backend.predict_quantised(batch)
+        return time.perf_counter() - started
 
-def _chunks(items: Iterator[_T], size: int) -> Iterator[list[_T]]:
-    chunk: list[_T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    @property
+    def tiles_per_call(self) -> int:
+        """Tiles scored in one interpreter call (each with all the card's views)."""
+        return self._batch_size

@@ -336,6 +336,27 @@ def read_image(
     )
 
 
+#: Bytes read to find an image's size from its header (JPEG's may follow a large EXIF block).
+_HEADER_BYTES = 256 * 1024
+
+
+def peek_pixels(path: Path, volume_root: Path | None = None) -> int | None:
+    """The pixel count an image's header declares, from its first bytes; None when the header
+    does not say (a TIFF keeps it at the end, or the file is damaged or not an image).
+
+    For planning only (how many images may be decoded at once): :func:`read_image` checks
+    everything again on the bytes it hashes."""
+    try:
+        fd = _open_checked(Path(path), volume_root)
+        with open(fd, "rb", closefd=True) as handle:
+            head = handle.read(_HEADER_BYTES)
+        with Image.open(io.BytesIO(head), formats=_FORMATS) as image:
+            width, height = image.size
+    except Exception:  # any problem is read_image's to word; the caller plans for the worst
+        return None
+    return width * height if width > 0 and height > 0 else None
+
+
 def thumbnail_jpeg(image: Image.Image, size: int = 160, quality: int = 80) -> bytes:
     """A small JPEG (longest side ``size`` pixels) for the database and the PDF report."""
     scale = size / max(image.width, image.height, 1)
