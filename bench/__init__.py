@@ -1,0 +1,1 @@
+"""Benchmarks of the appliance: one command (``python -m bench``), tables on screen, JSON too."""

@@ -1,0 +1,191 @@
+"""End to end: one scan of a built stick through the public API, in a process of its own.
+
+Each case runs ``python -m bench.e2e <stick> ...`` so its peak RSS (``ru_maxrss``) is its own. The
+child loads the bundle into a :class:`~appliance.inference.Classifier` (the backend ``auto``
+picks, or the one named), scans the stick with :meth:`Analyzer.scan` into a fresh database, then
+measures the **inference-only floor** in the same process: the same model and the same views
+(the card's test-time augmentation), one bare ``predict`` of one image's (or tile's) views at a
+time, repeated for every unit the scan fed the model. ``ratio to floor`` = floor / wall: 1.0
+means the scan costs nothing but inference; the issue's target is >= 0.9.
+
+A region's units are its tissue tiles (the card's tile grid and tissue rule); a patch stick's
+units are its images. The floor is timed on up to ``--floor-units`` units and scaled up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "idc-mobilenetv2"
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """One end-to-end case, as the child reports it."""
+
+    case: str  # "stick 1000" or "region 16 MP"
+    kind: str  # "stick" or "region"
+    backend: str
+    threads: int
+    images: int
+    ok: int
+    units: int  # images (stick) or tissue tiles (region) that reached the model
+    wall_s: float
+    floor_s: float
+    ratio_to_floor: float
+    units_per_s: float
+    peak_rss_mb: float
+    status: str
+    floor_units_timed: int
+
+
+def count_tissue_tiles(path: Path, contract) -> int:
+    """Tissue tiles of one image under the card's grid and tissue rule (what the model sees)."""
+    import numpy as np
+    from PIL import Image
+
+    from appliance.inference.tiling import tile_origins, tissue_fraction
+
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    tile, stride = int(contract.tile_size), int(contract.tile_stride)
+    height, width = pixels.shape[:2]
+    return sum(
+        1
+        for x, y in tile_origins(width, height, tile, stride)
+        if tissue_fraction(pixels[y : y + tile, x : x + tile]) >= contract.min_tissue_fraction
+    )
+
+
+def floor_seconds(bundle, backend_name: str, threads: int, sample: Path, units: int, timed: int):
+    """Seconds a bare loop of the interpreter needs for ``units`` one-image view batches."""
+    import numpy as np
+    from PIL import Image
+
+    from appliance.inference.backends import select_backend
+    from appliance.preprocess import augmented_views, preprocess
+
+    contract = bundle.card.input
+    backend = select_backend(backend_name)(bundle.model_path, threads)
+    with Image.open(sample) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    size = int(contract.tile_size or max(contract.size))
+    crop = pixels[:size, :size]
+    one = preprocess(crop, contract.size, contract.scaling)[None].astype(np.float32)
+    views = augmented_views(one, contract.test_time_augmentation)
+    for _ in range(3):
+        backend.predict_with_features(views, contract.scaling)
+    timed = max(1, min(units, timed))
+    started = time.perf_counter()
+    for _ in range(timed):
+        backend.predict_with_features(views, contract.scaling)
+    per_unit = (time.perf_counter() - started) / timed
+    return per_unit * units, timed
+
+
+def run_child(args: argparse.Namespace) -> ScanResult:
+    from appliance.inference import Classifier, ModelBundle
+    from appliance.pipeline import Analyzer
+    from appliance.store import Store
+
+    stick = Path(args.stick)
+    bundle = ModelBundle.load(Path(args.model))
+    classifier = Classifier(bundle, backend=args.backend, num_threads=args.threads)
+    files = sorted(p for p in stick.rglob("*") if p.is_file() and not p.name.startswith("."))
+    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "bench.db") as store:
+        analyzer = Analyzer(classifier, store, "bench", image_time_budget_s=math.inf)
+        started = time.perf_counter()
+        summary = analyzer.scan(stick)
+        wall = time.perf_counter() - started
+        rows = store.images(summary.scan_id)
+        status = store.scan(summary.scan_id).status
+    ok = sum(1 for r in rows if r.status == "ok")
+    if args.kind == "region":
+        units = sum(count_tissue_tiles(p, bundle.card.input) for p in files)
+    else:
+        units = len(files)
+    floor, timed = floor_seconds(
+        bundle, classifier.backend_name, args.threads, files[0], units, args.floor_units
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return ScanResult(
+        case=args.case,
+        kind=args.kind,
+        backend=classifier.backend_name,
+        threads=args.threads,
+        images=len(rows),
+        ok=ok,
+        units=units,
+        wall_s=wall,
+        floor_s=floor,
+        ratio_to_floor=floor / wall if wall > 0 else float("nan"),
+        units_per_s=units / wall if wall > 0 else float("nan"),
+        peak_rss_mb=peak,
+        status=status,
+        floor_units_timed=timed,
+    )
+
+
+def run_case(
+    case: str,
+    kind: str,
+    stick: Path,
+    *,
+    threads: int,
+    backend: str = "auto",
+    model: Path = MODEL,
+    floor_units: int = 300,
+    python: str = sys.executable,
+) -> ScanResult | str:
+    """Run one case in a child process; the result, or the child's error in words."""
+    command = [
+        python,
+        "-m",
+        "bench.e2e",
+        str(stick),
+        "--case",
+        case,
+        "--kind",
+        kind,
+        "--threads",
+        str(threads),
+        "--backend",
+        backend,
+        "--model",
+        str(model),
+        "--floor-units",
+        str(floor_units),
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return f"{case}: child failed ({done.returncode}): " + " | ".join(tail)
+    return ScanResult(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stick")
+    parser.add_argument("--case", required=True)
+    parser.add_argument("--kind", choices=("stick", "region"), required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--model", default=str(MODEL))
+    parser.add_argument("--floor-units", type=int, default=300)
+    result = run_child(parser.parse_args())
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
