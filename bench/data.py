@@ -11,6 +11,7 @@ Sticks and regions are cached under ``build/bench/inputs/`` (a rerun reuses them
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,10 @@ from pathlib import Path
 from PIL import Image, PngImagePlugin
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_PATCHES = ROOT.parent / "shared" / "data" / "idc-patches"
+#: The reference data beside the project (``../shared``); BENCH_SHARED points elsewhere (a clone
+#: made outside the project's parent folder still finds it).
+SHARED = Path(os.environ.get("BENCH_SHARED") or ROOT.parent / "shared")
+SHARED_PATCHES = SHARED / "data" / "idc-patches"
 DEMO_PATCHES = ROOT / "demo" / "usb"
 PATCH = 50
 CASE_SIZE = 100  # patches per case folder on a built stick

@@ -8,8 +8,10 @@ measures the **inference-only floor** in the same process: the same model and th
 time, repeated for every unit the scan fed the model. ``ratio to floor`` = floor / wall: 1.0
 means the scan costs nothing but inference; the issue's target is >= 0.9.
 
-A region's units are its tissue tiles (the card's tile grid and tissue rule); a patch stick's
-units are its images. The floor is timed on up to ``--floor-units`` units and scaled up.
+A region's units are the tiles the model scored (tissue tiles: from the stored tile map or the
+scan's tile progress), fed ``Classifier.tiles_per_call`` at a time as the scan feeds them; a
+patch stick's units are its images, one per call. The floor is timed on up to
+``--floor-units`` units and scaled up.
 """
 
 from __future__ import annotations
@@ -49,48 +51,52 @@ class ScanResult:
     floor_units_timed: int
 
 
-def count_tissue_tiles(path: Path, contract) -> int:
-    """Tissue tiles of one image under the card's grid and tissue rule (what the model sees)."""
-    import numpy as np
-    from PIL import Image
-
-    from appliance.inference.tiling import tile_origins, tissue_fraction
-
-    with Image.open(path) as image:
-        pixels = np.asarray(image.convert("RGB"))
-    tile, stride = int(contract.tile_size), int(contract.tile_stride)
-    height, width = pixels.shape[:2]
-    return sum(
-        1
-        for x, y in tile_origins(width, height, tile, stride)
-        if tissue_fraction(pixels[y : y + tile, x : x + tile]) >= contract.min_tissue_fraction
-    )
+def tiles_scored(rows, progress_tiles: int) -> int:
+    """Tiles the model scored in a scan: from the stored tile maps (typed or, in older stores,
+    dicts), or the largest tile count progress reported (an image refused as out of scope
+    keeps no map)."""
+    stored = 0
+    for row in rows:
+        tiles = row.tiles
+        if tiles is None:
+            continue
+        if isinstance(tiles, dict):
+            stored += len(tiles.get("probabilities", ())) + len(tiles.get("out_of_scope", ()))
+        else:
+            stored += len(tiles.probabilities) + len(tiles.out_of_scope)
+    return max(stored, progress_tiles)
 
 
-def floor_seconds(bundle, backend_name: str, threads: int, sample: Path, units: int, timed: int):
-    """Seconds a bare loop of the interpreter needs for ``units`` one-image view batches."""
+def floor_seconds(classifier, threads: int, sample: Path, units: int, timed: int, per_call: int):
+    """Seconds a bare loop of the interpreter needs for ``units`` inputs scored ``per_call`` at
+    a time with the card's views, timed on ``timed`` of them and scaled up. Uses
+    :meth:`Classifier.inference_floor` when the classifier has it (the pipeline's own batching),
+    else one image's views per call through the backend."""
+    timed = max(1, min(units, timed))
+    if hasattr(classifier, "inference_floor"):
+        per_call = max(1, per_call)
+        timed = max(per_call, timed // per_call * per_call)
+        return classifier.inference_floor(timed, per_call) / timed * units, timed
     import numpy as np
     from PIL import Image
 
     from appliance.inference.backends import select_backend
     from appliance.preprocess import augmented_views, preprocess
 
+    bundle = classifier.bundle
     contract = bundle.card.input
-    backend = select_backend(backend_name)(bundle.model_path, threads)
+    backend = select_backend(classifier.backend_name)(bundle.model_path, threads)
     with Image.open(sample) as image:
         pixels = np.asarray(image.convert("RGB"))
     size = int(contract.tile_size or max(contract.size))
-    crop = pixels[:size, :size]
-    one = preprocess(crop, contract.size, contract.scaling)[None].astype(np.float32)
-    views = augmented_views(one, contract.test_time_augmentation)
+    one = preprocess(pixels[:size, :size], contract.size, contract.scaling)[None]
+    views = augmented_views(one.astype(np.float32), contract.test_time_augmentation)
     for _ in range(3):
         backend.predict_with_features(views, contract.scaling)
-    timed = max(1, min(units, timed))
     started = time.perf_counter()
     for _ in range(timed):
         backend.predict_with_features(views, contract.scaling)
-    per_unit = (time.perf_counter() - started) / timed
-    return per_unit * units, timed
+    return (time.perf_counter() - started) / timed * units, timed
 
 
 def run_child(args: argparse.Namespace) -> ScanResult:
@@ -104,18 +110,24 @@ def run_child(args: argparse.Namespace) -> ScanResult:
     files = sorted(p for p in stick.rglob("*") if p.is_file() and not p.name.startswith("."))
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "bench.db") as store:
         analyzer = Analyzer(classifier, store, "bench", image_time_budget_s=math.inf)
+        tiles_seen = [0]
+
+        def on_progress(progress) -> None:
+            tiles_seen[0] = max(tiles_seen[0], getattr(progress, "tiles_done", 0))
+
         started = time.perf_counter()
-        summary = analyzer.scan(stick)
+        summary = analyzer.scan(stick, on_progress=on_progress)
         wall = time.perf_counter() - started
         rows = store.images(summary.scan_id)
         status = store.scan(summary.scan_id).status
     ok = sum(1 for r in rows if r.status == "ok")
     if args.kind == "region":
-        units = sum(count_tissue_tiles(p, bundle.card.input) for p in files)
+        units = tiles_scored(rows, tiles_seen[0])
+        per_call = getattr(classifier, "tiles_per_call", 1)
     else:
-        units = len(files)
+        units, per_call = len(files), 1
     floor, timed = floor_seconds(
-        bundle, classifier.backend_name, args.threads, files[0], units, args.floor_units
+        classifier, args.threads, files[0], units, args.floor_units, per_call
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return ScanResult(

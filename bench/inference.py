@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data import SHARED
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
 TFLITE_RUNTIME_VENV = BUILD / "venv-tflite-runtime"
 TFLITE_RUNTIME_PINS = ("tflite-runtime==2.14.0", "numpy<2")
 SHIPPED = ROOT / "models" / "idc-mobilenetv2"
-REFERENCE = ROOT.parent / "shared" / "weights" / "tflite-imagenet"
+REFERENCE = SHARED / "weights" / "tflite-imagenet"
 REFERENCE_FILES = {
     "ref MobileNetV2 1.0 224 quant (uint8)": "mobilenet_v2_1.0_224_quant.tflite",
     "ref MobileNetV2 1.0 224 ptq (int8)": "tf2_mobilenet_v2_1.0_224_ptq.tflite",
