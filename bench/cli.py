@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import platform
 import socket
@@ -168,7 +169,9 @@ def run_pi(results: Results, views: int) -> None:
     if shipped.by_ratio_ms is not None:
         candidates.append(shipped.by_ratio_ms)
     sticks = [r for r in results.e2e if r.kind == "stick"]
-    ratio = max((r.ratio_to_floor for r in sticks), default=1.0)
+    # The pipeline's overhead from the stick nearest 1,000 patches (tiny sticks are startup).
+    nearest = min(sticks, key=lambda r: abs(math.log(max(r.units, 1) / 1000)), default=None)
+    ratio = nearest.ratio_to_floor if nearest is not None else 1.0
     units = {"1 patch": 1, "stick of 500 patches": 500, "stick of 1,000 patches": 1000}
     regions = [r for r in results.e2e if r.kind == "region"]
     units |= {f"{r.case} ({r.units:,} tissue tiles)": r.units for r in regions}
