@@ -128,7 +128,7 @@ def run_inference(args: argparse.Namespace, results: Results, log) -> None:
     results.ops = [inference.count_macs(s) for s in subjects]
 
 
-def run_e2e(args: argparse.Namespace, results: Results, threads: int, log) -> None:
+def run_e2e(args: argparse.Namespace, results: Results, threads: int, log, save) -> None:
     source = data.patch_source()
     results.patch_source = source.origin
     for count in args.sticks:
@@ -136,12 +136,14 @@ def run_e2e(args: argparse.Namespace, results: Results, threads: int, log) -> No
         log(f"e2e: stick of {count:,} patches")
         outcome = e2e.run_case(f"stick {count:,}", "stick", stick, threads=threads)
         _keep(outcome, results.e2e, results.problems)
+        save()
     for megapixels in args.regions:
         mp = int(megapixels) if float(megapixels).is_integer() else megapixels
         folder = data.make_region(INPUTS / f"region-{mp}mp", mp, source)
         log(f"e2e: region of {mp} MP")
         outcome = e2e.run_case(f"region {mp} MP", "region", folder, threads=threads)
         _keep(outcome, results.e2e, results.problems)
+        save()
 
 
 def _keep(outcome, into: list, problems: list[str]) -> None:
@@ -208,10 +210,13 @@ def main(argv: list[str] | None = None) -> int:
             args.note or ("" if pi_model else SHARED_NOTE),
         ),
     )
+    out = args.out or ROOT / "bench" / "results" / f"{results.machine.host}-{now:%Y%m%d-%H%M}.json"
+    # The JSON is rewritten after every part, so a long run stopped midway keeps what it measured.
     if "inference" not in args.skip:
         run_inference(args, results, log)
+        results.write(out)
     if "e2e" not in args.skip:
-        run_e2e(args, results, threads, log)
+        run_e2e(args, results, threads, log, lambda: results.write(out))
     for rows in [] if "storage" in args.skip else args.rows:
         log(f"storage: {rows:,} rows")
         _keep(storage.run(rows), results.storage, results.problems)
@@ -219,7 +224,6 @@ def main(argv: list[str] | None = None) -> int:
         run_pi(results, views)
     results.machine = Machine(**{**results.machine.__dict__, "load_after": os.getloadavg()})
     results.seconds = time.perf_counter() - started
-    out = args.out or ROOT / "bench" / "results" / f"{results.machine.host}-{now:%Y%m%d-%H%M}.json"
     results.write(out)
     print(render(results))
     print(f"\nJSON: {out}")
