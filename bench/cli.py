@@ -52,6 +52,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--on-pi", action="store_true", help="label the run as measured on a Pi")
     parser.add_argument("--note", default=None, help="what the machine was doing (in the JSON)")
     parser.add_argument("--yes", action="store_true", help="do not pause after the estimate")
+    parser.add_argument(
+        "--render", type=Path, help="print the tables of a results JSON (Pi estimate redone)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.interpreters = args.interpreters or (["litert"] if quick else list(INTERPRETERS))
@@ -156,6 +159,7 @@ def _keep(outcome, into: list, problems: list[str]) -> None:
 def run_pi(results: Results, views: int) -> None:
     """The paper estimate for every timed model, and the scans it implies for the shipped one."""
     litert = [r for r in results.inference if r.interpreter == "litert" and r.threads == 1]
+    cpus = results.machine.cpus
     by_model = {r.model: r.median_ms for r in litert}
     refs = [ms for m, ms in by_model.items() if m.startswith("ref ") and "int8" in m]
     reference = refs[0] if refs else None
@@ -163,7 +167,13 @@ def run_pi(results: Results, views: int) -> None:
         ratio = None
         if reference is not None and ops.model in by_model:
             ratio = by_model[ops.model] / reference
-        results.pi_estimates.append(pi.estimate(ops.model, ops.macs, ratio))
+        all_cores = [
+            r.median_ms
+            for r in results.inference
+            if r.model == ops.model and r.interpreter == "litert" and r.threads == cpus
+        ]
+        x86_ms = all_cores[0] if all_cores else None
+        results.pi_estimates.append(pi.estimate(ops.model, ops.macs, ratio, x86_ms))
     shipped = next((e for e in results.pi_estimates if e.model.endswith("(shipped)")), None)
     if shipped is None:
         return
@@ -182,6 +192,13 @@ def run_pi(results: Results, views: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.render is not None:
+        results = Results.load(args.render)
+        if not results.machine.pi_model and "pi" not in args.skip:
+            results.pi_estimates, results.pi_scans = [], []
+            run_pi(results, 8)
+        print(render(results))
+        return 0
     started = time.perf_counter()
     pi_model = pi.on_pi() or ("Raspberry Pi (--on-pi)" if args.on_pi else None)
     threads = args.e2e_threads or (4 if pi_model else 2)

@@ -45,6 +45,28 @@ class Results:
     seconds: float = 0.0
     schema: int = SCHEMA
 
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        """A results file read back (to re-render it, or to redo the Pi estimate)."""
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        machine = raw.pop("machine")
+        machine["load_before"] = tuple(machine["load_before"])
+        machine["load_after"] = tuple(machine["load_after"])
+        kinds = {
+            "inference": LatencyRow,
+            "ops": ModelOps,
+            "e2e": ScanResult,
+            "storage": StorageResult,
+            "pi_estimates": PiEstimate,
+            "pi_scans": PiScan,
+        }
+        lists = {key: [kind(**row) for row in raw.pop(key, [])] for key, kind in kinds.items()}
+        for ops in lists["ops"]:
+            object.__setattr__(ops, "input_shape", tuple(ops.input_shape))
+        for estimate in lists["pi_estimates"]:
+            object.__setattr__(estimate, "by_ops_range_ms", tuple(estimate.by_ops_range_ms))
+        return cls(machine=Machine(**machine), **lists, **raw)
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -168,7 +190,14 @@ def storage_table(rows: list[StorageResult]) -> str:
 
 def pi_tables(results: Results) -> str:
     estimates = _table(
-        ["model", "MMACs", "Pi 4 ms/pass by ops (17–22)", "by x86 ratio", "1 thread by ops"],
+        [
+            "model",
+            "MMACs",
+            "Pi 4 ms/pass by ops (range)",
+            "by x86 ratio",
+            "1 thread by ops",
+            "x86 × seed factor 9.3",
+        ],
         [
             [
                 e.model,
@@ -176,6 +205,7 @@ def pi_tables(results: Results) -> str:
                 f"{_f(e.by_ops_ms)} ({_f(e.by_ops_range_ms[0])}–{_f(e.by_ops_range_ms[1])})",
                 _f(e.by_ratio_ms),
                 _f(e.one_thread_ms),
+                _f(e.by_seed_factor_ms),
             ]
             for e in results.pi_estimates
         ],
