@@ -1,5 +1,11 @@
-"""About: which model is running (name, version, full sha256), what its card says about its
-training data and test results, and which software runs it. What an auditor asks first."""
+"""About: what the running model does, how far its answers can be trusted, what it must not be
+used for and which model it is (name, version, sha256), then the software and the Pi's health.
+
+Why written for a technician and not as a dump of the card: the question at the bench is "when it
+says benign, how often is that right, and how many does it refer?", not "test_int8 / confusion /
+fp". The words come from :mod:`appliance.model_summary`, so this page, the model-card page and
+the PDF say the same thing; only the layout is here.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +13,32 @@ import html
 import platform
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import qVersion
+from PySide6.QtCore import QUrl, qVersion
 from PySide6.QtWidgets import QScroller, QTextBrowser, QVBoxLayout, QWidget
 
 from appliance import __version__
 from appliance.gui.widgets import label
 from appliance.gui.workers import emit_is_defective
+from appliance.model_summary import ModelSummary, summarise
 
-MAX_ROWS = 40
-
-
-def flatten(data: object, prefix: str = "") -> list[tuple[str, str]]:
-    """Nested card fields as ("a / b", "value") rows, numbers to 3 decimals."""
-    rows: list[tuple[str, str]] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            name = f"{prefix} / {key}" if prefix else str(key)
-            rows.extend(flatten(value, name))
-    elif isinstance(data, list | tuple) and data and all(isinstance(v, dict) for v in data):
-        for index, value in enumerate(data):
-            rows.extend(flatten(value, f"{prefix} [{index + 1}]"))
-    else:
-        if isinstance(data, float):
-            text = f"{data:.3f}"
-        elif isinstance(data, list | tuple):
-            text = ", ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in data)
-        else:
-            text = str(data)
-        rows.append((prefix, text))
-    return rows
+# The link that shows or hides the full sha256 (a tap on the short one).
+SHA_LINK = "about:sha256"
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
+def _table(rows: list[tuple[str, str]], raw: bool = False) -> str:
+    """Rows as a two-column table; ``raw``: the values are already HTML."""
     if not rows:
         return "<p><i>not given on the model card</i></p>"
-    shown = rows[:MAX_ROWS]
     body = "".join(
-        f"<tr><td style='padding-right:16px;color:#444'>{html.escape(k)}</td>"
-        f"<td>{html.escape(v)}</td></tr>"
-        for k, v in shown
+        f"<tr><td style='padding-right:16px;color:#444' valign='top'>{html.escape(k)}</td>"
+        f"<td>{v if raw else html.escape(v)}</td></tr>"
+        for k, v in rows
     )
-    more = f"<p>… and {len(rows) - MAX_ROWS} more on the card.</p>" if len(rows) > MAX_ROWS else ""
-    return f"<table cellspacing='2'>{body}</table>{more}"
+    return f"<table cellspacing='4'>{body}</table>"
+
+
+def _bullets(lines: tuple[str, ...] | list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
 
 
 def condition_rows(conditions) -> list[tuple[str, str]]:
@@ -61,66 +51,51 @@ def condition_rows(conditions) -> list[tuple[str, str]]:
     return rows
 
 
-def about_html(session, source_description: str, conditions=None) -> str:
-    card = session.card
-    parts: list[str] = []
-    if card is not None:
-        t = card.thresholds
-        effective = session.thresholds or t
-        model_rows = [
-            ("name", card.name),
-            ("version", card.version),
-            ("sha256", card.sha256),
-            ("labels", ", ".join(card.labels)),
-            ("input", _input_words(card.input)),
-            (
-                "thresholds (card)",
-                f"benign below {t.benign_below:.2f}, malignant from {t.malignant_at:.2f},"
-                f" operating point {t.operating_point:.2f};"
-                f" the admin may move them within"
-                f" {t.allowed_range[0]:.2f}–{t.allowed_range[1]:.2f}",
-            ),
-            (
-                "thresholds (in use)",
-                f"benign below {effective.benign_below:.2f},"
-                f" malignant from {effective.malignant_at:.2f}",
-            ),
-            ("intended use", card.intended_use),
-        ]
-        parts.append("<h2>Model</h2>" + _table(model_rows))
-        parts.append("<h2>What the model refuses (scope gate)</h2>" + _table(scope_rows(card)))
-        parts.append("<h2>Training data</h2>" + _table(flatten(card.training_data)))
-        parts.append("<h2>Test results</h2>" + _table(flatten(card.metrics)))
-        parts.append("<h2>Provenance</h2>" + _table(flatten(card.provenance)))
+def identity_html(summary: ModelSummary, full_sha: bool) -> str:
+    """Name, version and hash; the short hash is a link that shows the full one."""
+    if full_sha:
+        sha = (
+            f"<span style='font-family:monospace'>{html.escape(summary.sha256)}</span>"
+            f" <a href='{SHA_LINK}'>show less</a>"
+        )
     else:
-        problem = session.model_problem
-        text = f"{problem.title}: {problem.detail}" if problem else "No model is loaded."
-        parts.append(f"<h2>Model</h2><p>{html.escape(text)}</p>")
-    software = [
-        ("appliance", f"histo-appliance {__version__}"),
-        ("interpreter", session.backend_name or "not loaded"),
-        ("Python", platform.python_version()),
-        (
-            "Qt / PySide6",
-            f"{qVersion()} / {pyside_version}"
-            + (
-                " — this PySide6 has a known defect (references lost in Signal.emit);"
-                " the admin should install PySide6-Essentials 6.11 or 6.8"
-                if emit_is_defective()
-                else ""
-            ),
-        ),
-        ("system", f"{platform.system()} {platform.release()} on {platform.machine()}"),
-        ("device name", session.device_name),
-        ("database", str(session.config.database)),
-        ("reports folder", str(session.config.reports)),
-        ("sticks", source_description),
-    ]
-    if session.store_problem is not None:
-        software.append(("database problem", session.store_problem.detail))
-    parts.append("<h2>Software</h2>" + _table(software))
-    parts.append("<h2>Clock and health</h2>" + _table(condition_rows(conditions)))
-    return "".join(parts)
+        sha = (
+            f"<a href='{SHA_LINK}'><span style='font-family:monospace'>"
+            f"{html.escape(summary.short_sha)}…</span> (tap for the full sha256)</a>"
+        )
+    name = f"<b>{html.escape(summary.name)}</b> version {html.escape(summary.version)}"
+    return f"<p>Model: {name} · sha256 {sha}</p>"
+
+
+def figures_html(summary: ModelSummary) -> str:
+    """The three answers on unseen patients, or why they are not known."""
+    figures = summary.three_way
+    if figures is None:
+        return _table(summary.figure_rows())
+    intro = f"<p>Measured on {html.escape(figures.unseen())}.</p>"
+    return intro + _table(figures.rows())
+
+
+def threshold_rows(card, in_use) -> list[tuple[str, str]]:
+    """The card's cut-offs and the ones in force, each at the card's precision."""
+    t = card.thresholds
+    low, high = t.allowed_range
+    rows = [("On the model card", t.describe())]
+    if in_use is None or (in_use.benign_below, in_use.malignant_at) == (
+        t.benign_below,
+        t.malignant_at,
+    ):
+        rows.append(("In use", "the card's own"))
+    else:
+        rows.append(
+            (
+                "In use (set by the admin)",
+                f"{in_use.describe()}. The figures above were measured with the card's"
+                " cut-offs, so they do not describe these.",
+            )
+        )
+    rows.append(("The admin may move them", f"between {t.show(low)} and {t.show(high)}"))
+    return rows
 
 
 def scope_rows(card) -> list[tuple[str, str]]:
@@ -141,21 +116,75 @@ def scope_rows(card) -> list[tuple[str, str]]:
     return rows
 
 
-def _input_words(contract) -> str:
-    text = f"{contract.width}x{contract.height} RGB, {contract.dtype}, {contract.mode}"
-    if contract.mode == "tiled":
-        text += f" (tiles of {contract.tile_size} px every {contract.tile_stride} px)"
-    return text
+def model_html(session, full_sha: bool = False) -> str:
+    """Everything about the loaded model, or what stopped it from loading."""
+    card = session.card
+    if card is None:
+        problem = session.model_problem
+        text = f"{problem.title}: {problem.detail}" if problem else "No model is loaded."
+        return f"<h3>Model</h3><p>{html.escape(text)}</p>"
+    summary = summarise(card)
+    return "".join(
+        [
+            identity_html(summary, full_sha),
+            f"<h3>What it does</h3><p>{html.escape(summary.purpose)}</p>",
+            "<h3>How often its answers were right on unseen patients</h3>" + figures_html(summary),
+            "<h3>What it must not be used for</h3>" + _bullets(summary.not_for),
+            "<h3>Cut-offs</h3>" + _table(threshold_rows(card, session.thresholds)),
+            "<h3>What it refuses to answer (scope gate)</h3>"
+            "<p>Such images are answered “unassessable”, with the reason.</p>"
+            + _table(scope_rows(card)),
+        ]
+    )
+
+
+def software_rows(session, source_description: str) -> list[tuple[str, str]]:
+    rows = [
+        ("appliance", f"histo-appliance {__version__}"),
+        ("interpreter", session.backend_name or "not loaded"),
+        ("Python", platform.python_version()),
+        (
+            "Qt / PySide6",
+            f"{qVersion()} / {pyside_version}"
+            + (
+                " — this PySide6 has a known defect (references lost in Signal.emit);"
+                " the admin should install PySide6-Essentials 6.11 or 6.8"
+                if emit_is_defective()
+                else ""
+            ),
+        ),
+        ("system", f"{platform.system()} {platform.release()} on {platform.machine()}"),
+        ("device name", session.device_name),
+        ("database", str(session.config.database)),
+        ("reports folder", str(session.config.reports)),
+        ("sticks", source_description),
+    ]
+    if session.store_problem is not None:
+        rows.append(("database problem", session.store_problem.detail))
+    return rows
+
+
+def about_html(session, source_description: str, conditions=None, full_sha: bool = False) -> str:
+    return "".join(
+        [
+            model_html(session, full_sha),
+            "<h3>Software</h3>" + _table(software_rows(session, source_description)),
+            "<h3>Clock and health</h3>" + _table(condition_rows(conditions)),
+        ]
+    )
 
 
 class AboutPage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._shown: tuple | None = None  # the last refresh's arguments, to re-render
+        self._full_sha = False
         box = QVBoxLayout(self)
         box.setContentsMargins(6, 6, 6, 6)
         box.addWidget(label("About this appliance and its model", role="title"))
         self.text = QTextBrowser()
         self.text.setOpenLinks(False)
+        self.text.anchorClicked.connect(self._link)
         QScroller.grabGesture(
             self.text.viewport(), QScroller.ScrollerGestureType.LeftMouseButtonGesture
         )
@@ -163,4 +192,22 @@ class AboutPage(QWidget):
 
     def refresh(self, session, source_description: str, conditions=None) -> None:
         """``conditions``: the window's last (ClockStatus, Health) reading, if any."""
-        self.text.setHtml(about_html(session, source_description, conditions))
+        self._shown = (session, source_description, conditions)
+        self._render()
+
+    def show_full_sha(self, on: bool) -> None:
+        """Show the model's full sha256 (a tap on the short one) or only its start."""
+        self._full_sha = on
+        self._render()
+
+    def _link(self, url: QUrl) -> None:
+        if url.toString() == SHA_LINK:
+            self.show_full_sha(not self._full_sha)
+
+    def _render(self) -> None:
+        if self._shown is None:
+            return
+        bar = self.text.verticalScrollBar()
+        position = bar.value()
+        self.text.setHtml(about_html(*self._shown, full_sha=self._full_sha))
+        bar.setValue(position)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.inference.bundle import ModelBundle
+from appliance.model_summary import summarise
 
 ROWS = (
     ("balanced_accuracy", "Balanced accuracy"),
@@ -33,6 +34,7 @@ def _f(value: Any, digits: int = 3) -> str:
 
 def render(bundle: ModelBundle) -> str:
     card = bundle.card
+    summary = summarise(card)
     m, data, prov = card.metrics, card.training_data, card.provenance
     test, flt, val = m["test_int8"], m["test_float"], m["validation_int8"]
     ci = m.get("test_int8_ci95_patient_bootstrap", {})
@@ -51,12 +53,11 @@ def render(bundle: ModelBundle) -> str:
         f"file: `{card.sha256}`.",
         "",
         "## What it does",
-        f"Classifies H&E breast tissue as **{card.malignant_label}** (invasive ductal carcinoma)"
-        " or "
-        f"**{card.labels[1 - card.malignant_index]}**, one {card.input.tile_size}×"
-        f"{card.input.tile_size} px patch at a time (about 2.5× magnification, as in the training "
-        "set). Larger images are cut into patches on a grid; background (glass) patches are "
-        "skipped and the image score is the mean of its 3 most suspicious tissue patches. Input: "
+        summary.purpose,
+        "",
+        f"In detail: one {card.input.tile_size}×{card.input.tile_size} px patch at a time (about"
+        " 2.5× magnification, as in the training set); the image score is the mean of its 3 most"
+        " suspicious tissue patches. Input: "
         f"{card.input.height}×{card.input.width} RGB, {card.input.scaling} scaling, int8; "
         f"test-time augmentation: {card.input.test_time_augmentation}"
         + (
@@ -67,12 +68,9 @@ def render(bundle: ModelBundle) -> str:
         ),
         "",
         "## Intended use and limits",
-        "- Research and teaching on the appliance; a second reader, never a diagnosis. Every "
-        "result needs a pathologist.",
-        "- Trained on one public data set of 50×50 px patches from one institution's scanner; "
-        "other stains, scanners, magnifications (e.g. BreakHis 40×–400× photographs) or tissue "
-        "types are out of distribution and its numbers do not apply there.",
-        "- Classifies IDC only: not other carcinoma types, not in-situ lesions, not grade.",
+        "What it must not be used for (the same words as the appliance's About page):",
+        "",
+        *(f"- {line}" for line in summary.not_for),
         "- The three-way decision refers the uncertain middle to a person; see below how many.",
         "",
         "## Data and split",
@@ -129,12 +127,14 @@ def render(bundle: ModelBundle) -> str:
         f"cleared, {c['fp']} non-IDC flagged.",
         "",
         "### The three-way decision on test patients",
-        f"Benign below {t.benign_below}, malignant at or above {t.malignant_at}, indeterminate "
-        f"(refer) in between. {_f(100 * three.get('indeterminate_fraction', 0), 1)} % of test "
+        f"Benign below {t.show(t.benign_below)}, malignant at or above"
+        f" {t.show(t.malignant_at)}, indeterminate (refer) in between."
+        f" {_f(100 * three.get('indeterminate_fraction', 0), 1)} % of test "
         "patches fall in the band; on the rest: balanced accuracy "
         f"{_f(decided.get('balanced_accuracy'))}, sensitivity {_f(decided.get('sensitivity'))}, "
         f"specificity {_f(decided.get('specificity'))}.",
         "",
+        *_answers(summary),
         "### Per patient",
         f"Median per-patient accuracy {_f(per_patient.get('accuracy_median'))}, lowest "
         f"{_f(per_patient.get('accuracy_min'))}; {per_patient.get('patients_below_0.7_accuracy')} "
@@ -169,6 +169,16 @@ def render(bundle: ModelBundle) -> str:
         *_scope(card),
     ]
     return "\n".join(lines)
+
+
+def _answers(summary) -> list[str]:
+    """What each answer was worth on test patients, as the About page says it."""
+    lines = ["What each answer was worth (the same words as the appliance's About page):", ""]
+    if summary.three_way is not None:
+        lines += [f"On {summary.three_way.unseen()}:", ""]
+    lines += ["| answer | on test patients |", "|---|---|"]
+    lines += [f"| {what} | {worth} |" for what, worth in summary.figure_rows()]
+    return [*lines, ""]
 
 
 def _scope(card) -> list[str]:
