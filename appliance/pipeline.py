@@ -21,14 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.buildinfo import ClockStatus, judge_clock
-from appliance.decision import CaseVerdict, Decision, case_verdict, decide
+from appliance.decision import CaseVerdict, Decision, decide, group_cases
 from appliance.errors import ImageError, VolumeGone
 from appliance.health import ThrottleMonitor
 from appliance.inference.classifier import Classifier, StopCheck
-from appliance.ingest import ImageRef, LoadedImage, list_volume, read_image, thumbnail_jpeg
+from appliance.ingest import ImageRef, LoadedImage, list_volume, thumbnail_jpeg
+from appliance.ingest.listing import SUPPORTED_SUFFIXES, VolumeListing
+from appliance.ingest.prefetch import Fetched, Prefetcher
+from appliance.progress import RateMeter, Throttle
 from appliance.store import Store
-from appliance.store.names import display, raw_bytes
-from appliance.values import Thresholds
+from appliance.text import display_text
+from appliance.values import ImageOutcome, ScanRules, Thresholds, TileMap
 
 REMOVED_MESSAGE = "not analysed: the USB stick was removed before this image was read"
 CANCELLED_MESSAGE = "not analysed: the scan was cancelled while this image was being analysed"
@@ -38,40 +41,24 @@ IMAGE_TIME_BUDGET_S = 600.0
 
 
 @dataclass(frozen=True)
-class ImageOutcome:
-    """What happened to one image: the JSON contract of ``scan --format json``."""
-
-    path: str
-    case: str
-    status: str  # "ok" or "error"
-    decision: Decision
-    p_malignant: float | None
-    error: str | None
-    image_id: int
-    reused: bool = False
-
-    def to_json(self) -> dict[str, object]:
-        """Valid JSON for any name: text with U+FFFD where the stick's bytes were not UTF-8,
-        and then the exact bytes in hex as well, so a program can still find the file."""
-        shown = display(self.path)
-        data: dict[str, object] = {
-            "path": shown,
-            "case": display(self.case),
-            "status": self.status,
-            "decision": self.decision.value,
-            "p_malignant": None if self.p_malignant is None else round(self.p_malignant, 6),
-            "error": None if self.error is None else display(self.error),
-        }
-        if shown != self.path:
-            data["path_bytes_hex"] = raw_bytes(self.path).hex()
-        return data
-
-
-@dataclass(frozen=True)
 class ScanProgress:
+    """How far a scan has got; :mod:`appliance.progress` words it.
+
+    A report follows every finished image (after its row is stored: a result shown is a result
+    stored); between them, a tiled image reports its tiles at most ~10 times a second
+    (:class:`appliance.progress.Throttle`). ``recent`` holds the images finished since the
+    previous report (``latest`` is its last), so a listener that thins reports out
+    (:class:`appliance.progress.Coalescer`, for an event loop) still lists every row."""
+
     done: int
     total: int
     latest: ImageOutcome | None
+    tiles_done: int = 0  # of the image being analysed
+    tiles_total: int = 0  # 0: that image is not tiled (or none is being analysed)
+    rate: float = 0.0  # images per second, smoothed
+    eta_s: float | None = None  # None: not known yet
+    current: str | None = None  # the file being analysed (relative path on the stick)
+    recent: tuple[ImageOutcome, ...] = ()
 
 
 @dataclass
@@ -84,20 +71,35 @@ class ScanSummary:
     throttled_during: int | None = None
     monitor: ThrottleMonitor | None = field(default=None, repr=False, compare=False)
 
+    # True when the stick held no image to analyse; ``message`` then says so, and what it held.
+    found_nothing: bool = False
+    label: str = ""  # the stick's name as the scan recorded it
+
     @property
     def cases(self) -> list[CaseVerdict]:
-        return verdicts(self.outcomes)
+        """Case verdicts in natural order (:func:`appliance.decision.group_cases`)."""
+        return [case.verdict for case in group_cases(self.outcomes)]
 
 
-def verdicts(outcomes: list[ImageOutcome]) -> list[CaseVerdict]:
-    """Case verdicts in the order cases first appear."""
-    grouped: dict[str, list[ImageOutcome]] = {}
-    for outcome in outcomes:
-        grouped.setdefault(outcome.case, []).append(outcome)
-    return [
-        case_verdict(case, [(o.path, o.decision, o.p_malignant) for o in items])
-        for case, items in grouped.items()
-    ]
+def nothing_found_message(label: str, listing: VolumeListing) -> str:
+    """What an empty stick, or one without images, held, in words (kept with the scan)."""
+    held = []
+    if listing.not_images:
+        held.append(f"{_count(listing.not_images, 'file')} that are not images")
+    if listing.hidden:
+        held.append(f"{_count(listing.hidden, 'hidden or system file')} (left out)")
+    if listing.skipped:
+        held.append(f"{_count(listing.skipped, 'entry', 'entries')} that could not be read")
+    what = "; it holds " + ", ".join(held) if held else "; the stick is empty"
+    return (
+        f"No images found on {display_text(label, 60)}{what}. Images are read from files ending"
+        f" in {', '.join(sorted(SUPPORTED_SUFFIXES))}, in any folder."
+    )
+
+
+def _count(n: int | list, one: str, many: str | None = None) -> str:
+    n = len(n) if isinstance(n, list) else n
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 class Analyzer:
@@ -148,20 +150,17 @@ class Analyzer:
             model_version=self.card.version,
             model_sha256=self.card.sha256,
             backend=self.classifier.backend_name,
-            thresholds={
-                "benign_below": self.thresholds.benign_below,
-                "malignant_at": self.thresholds.malignant_at,
-                "operating_point": self.thresholds.operating_point,
-                # The scope gate's limits, so a report read later says what was refused and why.
-                "scope": [list(line) for line in self.card.scope.describe()]
-                if self.card.scope is not None
-                else None,
-            },
+            # The cut-offs and the scope gate's limits, so a report read later says what was
+            # decided, refused and why, under the settings of that day.
+            thresholds=ScanRules(
+                self.thresholds,
+                tuple(self.card.scope.describe()) if self.card.scope is not None else None,
+            ),
             clock_believable=clock.believable if clock.reference is not None else None,
             clock_note=clock.summary,
             throttled_at_start=monitor.start(),
         )
-        summary = ScanSummary(scan_id, "running", None, monitor=monitor)
+        summary = ScanSummary(scan_id, "running", None, monitor=monitor, label=label or root.name)
         try:
             return self._scan_images(root, summary, on_progress, cancel)
         except BaseException as exc:
@@ -184,33 +183,45 @@ class Analyzer:
         except VolumeGone as exc:
             return self._finish(summary, "interrupted", str(exc))
         total = len(listing.images) + len(listing.skipped)
+        if not listing.images:
+            summary.found_nothing = True
         for skipped in listing.skipped:
             outcome = self._record_error(
                 scan_id, str(skipped.relpath), skipped.case, skipped.reason
             )
             summary.outcomes.append(outcome)
-        self._progress(on_progress, summary, total)
-        for position, ref in enumerate(listing.images):
-            if cancel is not None and cancel.is_set():
-                return self._finish(
-                    summary,
-                    "cancelled",
-                    f"cancelled after {position} of {len(listing.images)} images",
-                )
-            try:
-                outcome = self._analyse(scan_id, ref, cancel)
-            except VolumeGone as exc:
-                for missing in listing.images[position:]:
-                    summary.outcomes.append(
-                        self._record_error(
-                            scan_id, str(missing.relpath), missing.case, REMOVED_MESSAGE
-                        )
+        report = _Reporter(on_progress, summary, total)
+        report()
+        # The next images are read and decoded on a reader thread while this one is analysed.
+        prefetcher = Prefetcher(listing.images)
+        try:
+            for position, fetched in enumerate(prefetcher):
+                if cancel is not None and cancel.is_set():
+                    return self._finish(
+                        summary,
+                        "cancelled",
+                        f"cancelled after {position} of {len(listing.images)} images",
                     )
-                return self._finish(summary, "interrupted", str(exc))
-            summary.outcomes.append(outcome)
-            if summary.monitor is not None:
-                summary.monitor.sample()
-            self._progress(on_progress, summary, total)
+                report.current = str(fetched.ref.relpath)
+                try:
+                    outcome = self._analyse(scan_id, fetched, cancel, report.tiles)
+                except VolumeGone as exc:
+                    for missing in listing.images[position:]:
+                        summary.outcomes.append(
+                            self._record_error(
+                                scan_id, str(missing.relpath), missing.case, REMOVED_MESSAGE
+                            )
+                        )
+                    return self._finish(summary, "interrupted", str(exc))
+                summary.outcomes.append(outcome)
+                if summary.monitor is not None:
+                    summary.monitor.sample()
+                report.image_done()
+        finally:
+            prefetcher.close()
+        if summary.found_nothing:
+            message = nothing_found_message(summary.label or root.name, listing)
+            return self._finish(summary, "complete", message)
         return self._finish(summary, "complete", None)
 
     def _stop_check(self, started: float, cancel: threading.Event | None) -> StopCheck:
@@ -230,13 +241,20 @@ class Analyzer:
         return check
 
     def _analyse(
-        self, scan_id: int, ref: ImageRef, cancel: threading.Event | None = None
+        self,
+        scan_id: int,
+        fetched: Fetched,
+        cancel: threading.Event | None = None,
+        on_tiles: Callable[[int, int], None] | None = None,
     ) -> ImageOutcome:
         started = time.perf_counter()
-        try:
-            loaded = read_image(ref.path, volume_root=ref.volume)
-        except ImageError as exc:
-            return self._record_error(scan_id, str(ref.relpath), ref.case, str(exc), ref.size_bytes)
+        ref = fetched.ref
+        if fetched.gone is not None:
+            raise fetched.gone
+        if fetched.error is not None or fetched.loaded is None:
+            message = str(fetched.error or "could not be read")
+            return self._record_error(scan_id, str(ref.relpath), ref.case, message, ref.size_bytes)
+        loaded = fetched.loaded
         previous = self.store.find_result(loaded.sha256, self.card.sha256)
         if previous is not None and previous.p_malignant is not None:
             # Same image, same model: the stored result stands; only the decision is recomputed,
@@ -253,14 +271,21 @@ class Analyzer:
             )
         try:
             prediction = self.classifier.classify(
-                loaded.image, should_stop=self._stop_check(started, cancel)
+                loaded.image, should_stop=self._stop_check(started, cancel), on_tiles=on_tiles
             )
         except ImageError as exc:
             return self._record_error(
                 scan_id, str(ref.relpath), ref.case, str(exc), loaded.size_bytes, loaded.sha256
             )
-        tiles = prediction.tiles.to_dict() if prediction.tiles else None
-        return self._record_ok(scan_id, ref, loaded, started, prediction.p_malignant, tiles)
+        return self._record_ok(
+            scan_id,
+            ref,
+            loaded,
+            started,
+            prediction.p_malignant,
+            prediction.tiles,
+            thumbnail=fetched.thumbnail,
+        )
 
     def _record_ok(
         self,
@@ -269,7 +294,7 @@ class Analyzer:
         loaded: LoadedImage,
         started: float,
         p_malignant: float,
-        tiles: dict | None,
+        tiles: TileMap | None,
         thumbnail: bytes | None = None,
         reused_from: int | None = None,
     ) -> ImageOutcome:
@@ -337,8 +362,55 @@ class Analyzer:
         )
         return summary
 
-    @staticmethod
-    def _progress(callback, summary: ScanSummary, total: int) -> None:
-        if callback is not None:
-            latest = summary.outcomes[-1] if summary.outcomes else None
-            callback(ScanProgress(len(summary.outcomes), total, latest))
+
+
+class _Reporter:
+    """Builds :class:`ScanProgress` reports for one scan: rate and ETA from
+    :class:`~appliance.progress.RateMeter`; tile reports at most ~10 a second
+    (:class:`~appliance.progress.Throttle`), one report after every finished image."""
+
+    def __init__(
+        self,
+        callback: Callable[[ScanProgress], None] | None,
+        summary: ScanSummary,
+        total: int,
+    ) -> None:
+        self.callback = callback
+        self.summary = summary
+        self.total = total
+        self.current: str | None = None
+        self._meter = RateMeter()
+        self._throttle = Throttle()
+        self._sent = 0  # outcomes already carried by a report
+        self._tiles = (0, 0)
+
+    def __call__(self, final: bool = True) -> None:
+        if self.callback is None or not self._throttle.ready(final):
+            return
+        outcomes = self.summary.outcomes
+        done, (tiles_done, tiles_total) = len(outcomes), self._tiles
+        share = tiles_done / tiles_total if tiles_total else 0.0
+        pace = self._meter.update(done + share, self.total)
+        recent, self._sent = tuple(outcomes[self._sent :]), done
+        self.callback(
+            ScanProgress(
+                done,
+                self.total,
+                outcomes[-1] if outcomes else None,
+                tiles_done,
+                tiles_total,
+                pace.rate,
+                pace.eta_s,
+                self.current if done < self.total else None,
+                recent,
+            )
+        )
+
+    def tiles(self, done: int, total: int) -> None:
+        """From the classifier, as a tiled image advances."""
+        self._tiles = (done, total)
+        self(final=False)
+
+    def image_done(self) -> None:
+        self._tiles = (0, 0)
+        self(final=True)

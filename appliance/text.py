@@ -6,10 +6,16 @@ newlines or terminal escapes that break a table, right-to-left overrides that ma
 ``gpj.exe`` look like ``exe.jpg``, or be kilobytes long. Stored values stay exactly as read (the
 database keeps them losslessly); only what is *shown* goes through :func:`display_text`, so the
 table, the GUI and the PDF all show the same safe, visible form.
+
+Also here, because every face needs them and none should restate them: the exact bytes a name
+stands for and its U+FFFD form (:func:`raw_bytes`, :func:`display`; the store keeps both), and
+the one sort order of names (:func:`natural_key`: ``img2`` before ``img10``).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import unicodedata
 
 ELLIPSIS = "…"
@@ -70,3 +76,39 @@ def display_text(value: object, max_len: int | None = None) -> str:
         tail.append(piece)
         used_tail += len(piece)
     return "".join(head) + ELLIPSIS + "".join(reversed(tail))
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key putting ``img2`` before ``img10``, ignoring letter case (ties broken exactly).
+
+    The one order of names on a stick: the listing, the CLI table, the GUI and the PDF all sort
+    cases and images with it, so patient-9036 comes before patient-10262 everywhere.
+    """
+    parts: list[tuple[int, int | str]] = []
+    for index, piece in enumerate(_DIGITS.split(text)):
+        if index % 2:
+            parts.append((0, int(piece)))
+        elif piece:
+            parts.append((1, piece.casefold()))
+    return (*parts, (-1, text))  # -1: a name sorts before its own extensions
+
+
+def raw_bytes(text: str) -> bytes:
+    """The exact bytes a name stands for: the inverse of ``os.listdir`` on a ``str`` path.
+
+    Any other lone surrogate (not from ``os.listdir``) is kept with ``surrogatepass``, so no
+    ``str`` is ever refused.
+    """
+    try:
+        return os.fsencode(text)
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def display(value: bytes | str) -> str:
+    """Text SQLite, JSON and a PDF can all carry; undecodable bytes become U+FFFD."""
+    raw = raw_bytes(value) if isinstance(value, str) else bytes(value)
+    return raw.decode("utf-8", "replace")

@@ -8,12 +8,13 @@ gate). This module imports nothing of the appliance but its error type and card-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from appliance.errors import ModelRejected
 from appliance.schema import check_number, number
+from appliance.text import display, raw_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,6 +112,82 @@ class Thresholds:
             )
 
 
+_RECORDED_KEYS = ("operating_point", "benign_below", "malignant_at", "allowed_range")
+
+
+@dataclass(frozen=True)
+class ScanRules:
+    """What a scan ran under, as recorded with it: its cut-offs and its scope gate's limits.
+
+    Why a value and not the stored dict: a report is read long after the scan, on whatever the
+    admin has set since, so the PDF and the GUI must read the cut-offs the scan *used*, and read
+    them one way. ``thresholds`` is None when a row recorded no usable cut-offs (a damaged or very
+    old row); whatever such a row did record is kept in ``partial``, so nothing is hidden.
+    ``scope`` lists the scope gate's limits as ``(what, limit)`` lines; None: no gate ran.
+    """
+
+    thresholds: Thresholds | None
+    scope: tuple[tuple[str, str], ...] | None = None
+    partial: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form (``scans.thresholds_json``); the keys older releases wrote, kept."""
+        scope = None if self.scope is None else [list(line) for line in self.scope]
+        data: dict[str, Any] = {"scope": scope}
+        t = self.thresholds
+        if t is not None:
+            data.update(
+                benign_below=t.benign_below,
+                malignant_at=t.malignant_at,
+                operating_point=t.operating_point,
+                allowed_range=list(t.allowed_range),
+            )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object) -> ScanRules:
+        """Read any stored form: today's, an older release's (no scope, no allowed range), or a
+        damaged one (what cannot be read as cut-offs is kept as text in ``partial``)."""
+        if not isinstance(data, dict):
+            return cls(None)
+        scope = data.get("scope")
+        lines = (
+            tuple((str(line[0]), str(line[1])) for line in scope if _is_pair(line))
+            if isinstance(scope, list)
+            else None
+        )
+        benign, malignant = data.get("benign_below"), data.get("malignant_at")
+        point, allowed = data.get("operating_point"), data.get("allowed_range")
+        thresholds, partial = None, []
+        if _is_number(benign) and _is_number(malignant):
+            # The operating point only says where the card's metrics were measured; a row
+            # without one still decided with its two cut-offs (and says it lacks the point).
+            if not _is_number(point):
+                point = malignant
+                partial.append(("operating_point", "not recorded"))
+            thresholds = Thresholds(float(point), float(benign), float(malignant))
+            if _is_pair(allowed) and all(map(_is_number, allowed)):
+                low, high = float(allowed[0]), float(allowed[1])
+                thresholds = replace(thresholds, allowed_range=(low, high))
+        known = ("scope",) if thresholds is None else ("scope", *_RECORDED_KEYS)
+        partial += [(str(key), str(value)) for key, value in data.items() if key not in known]
+        return cls(thresholds, lines, tuple(partial))
+
+    def describe(self) -> str:
+        """The cut-offs in words (:meth:`Thresholds.describe`), or what was recorded instead."""
+        if self.thresholds is not None:
+            return self.thresholds.describe()
+        if self.partial:
+            return "partly recorded: " + "; ".join(f"{k} {v}" for k, v in self.partial)
+        return "not recorded"
+
+    def describe_scope(self) -> str:
+        """The scope gate's limits the scan ran with: what an image had to be to get an answer."""
+        if not self.scope:
+            return "none recorded (only images too small were refused)"
+        return "; ".join(f"{what}: {limit}" for what, limit in self.scope)
+
+
 @dataclass(frozen=True)
 class TileMap:
     """Where the tissue tiles of an image were and what each scored (for the DB and the GUI).
@@ -176,6 +253,42 @@ class TileMap:
 
 
 @dataclass(frozen=True)
+class ImageOutcome:
+    """What happened to one image in a scan: the JSON contract of ``scan --format json``."""
+
+    path: str
+    case: str
+    status: str  # "ok" or "error"
+    decision: Decision
+    p_malignant: float | None
+    error: str | None
+    image_id: int
+    reused: bool = False
+
+    @property
+    def effective_decision(self) -> Decision:
+        """The decision its case counts (named as on :class:`~appliance.store.ImageRecord`, so
+        :func:`appliance.decision.group_cases` reads outcomes and stored rows alike)."""
+        return self.decision
+
+    def to_json(self) -> dict[str, object]:
+        """Valid JSON for any name: text with U+FFFD where the stick's bytes were not UTF-8,
+        and then the exact bytes in hex as well, so a program can still find the file."""
+        shown = display(self.path)
+        data: dict[str, object] = {
+            "path": shown,
+            "case": display(self.case),
+            "status": self.status,
+            "decision": self.decision.value,
+            "p_malignant": None if self.p_malignant is None else round(self.p_malignant, 6),
+            "error": None if self.error is None else display(self.error),
+        }
+        if shown != self.path:
+            data["path_bytes_hex"] = raw_bytes(self.path).hex()
+        return data
+
+
+@dataclass(frozen=True)
 class CaseVerdict:
     """A case's verdict and the evidence behind it."""
 
@@ -216,3 +329,11 @@ def _decimal_places(value: float) -> int:
     if "e" in text or "." not in text:
         return 6
     return len(text.split(".")[1].rstrip("0"))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_pair(value: object) -> bool:
+    return isinstance(value, list | tuple) and len(value) == 2

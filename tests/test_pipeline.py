@@ -45,7 +45,7 @@ def test_every_demo_file_gets_a_row(analyzer: Analyzer, demo_stick: Path) -> Non
     assert all(0.0 <= o.p_malignant <= 1.0 for o in ok)
     # The large region image is tiled and its probability map is stored.
     slide = next(r for r in rows if r.path.startswith("slide-"))
-    assert slide.tiles is not None and len(slide.tiles["probabilities"]) > 10
+    assert slide.tiles is not None and len(slide.tiles.probabilities) > 10
     # Cases are the folders; each has a verdict.
     assert {v.case for v in summary.cases} == {p.split("/")[0] for p in _files(demo_stick)}
 

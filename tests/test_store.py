@@ -20,6 +20,7 @@ from appliance.store import (
     Store,
 )
 from appliance.store.database import translate
+from appliance.values import TileMap
 from tests.conftest import start_test_scan
 
 MODEL_A = "a" * 64
@@ -77,12 +78,14 @@ def store(tmp_path: Path):
 
 def test_open_creates_parent_and_sets_durable_pragmas(store: Store) -> None:
     assert store.path.exists()
-    conn = store.db.conn
+    conn = store.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
-    assert {"scans", "images", "reviews", "audit", "settings"} <= set(store.db.table_names())
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"scans", "images", "reviews", "audit", "settings"} <= tables
+    assert conn.execute("PRAGMA recursive_triggers").fetchone()[0] == 1
 
 
 def test_migrations_are_idempotent_and_keep_data(tmp_path: Path) -> None:
@@ -152,7 +155,8 @@ def test_scan_lifecycle_counts_and_audit(store: Store) -> None:
     assert scan.finished_at is not None and scan.finished_at >= scan.started_at
     assert scan.n_images == 4 and scan.n_errors == 1
     assert scan.counts == {"malignant": 1, "indeterminate": 1, "benign": 1, "unassessable": 1}
-    assert scan.thresholds["malignant_at"] == 0.7
+    assert scan.thresholds is not None and scan.thresholds.malignant_at == 0.7
+    assert scan.rules.scope is None and scan.rules.partial == ()
     assert [i.path for i in store.images(scan_id)] == [
         "case1/a.png",
         "case1/b.png",
@@ -180,13 +184,13 @@ def test_record_image_round_trip(store: Store) -> None:
         decision="malignant",
         p_malignant=0.873,
         error=None,
-        tiles={"tiles": [{"x": 0, "y": 0, "p": 0.9}, {"x": 224, "y": 0, "p": 0.2}]},
+        tiles=TileMap(224, 224, 448, 224, ((0, 0), (224, 0)), (0.9, 0.2), 0),
         thumbnail=thumb,
         elapsed_ms=321.0,
     )
     image = store.image(image_id)
     assert image.thumbnail == thumb
-    assert image.tiles["tiles"][1]["p"] == 0.2
+    assert image.tiles is not None and image.tiles.probabilities[1] == 0.2
     assert image.name == "slide 1.tif" and image.case == "case7"
     assert image.effective_decision.value == "malignant"
     with pytest.raises(NotFound):

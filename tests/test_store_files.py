@@ -130,7 +130,7 @@ def test_a_full_disk_gives_words_and_keeps_what_was_written(small_disk: Path) ->
     (small_disk / "filler").unlink()
     with Store.open(path) as store:
         assert store.scan(scan_id).n_images == written
-        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_a_read_only_disk_gives_words(small_disk: Path) -> None:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from appliance.decision import Decision
+from appliance.decision import Decision, most_serious
 from appliance.gui import style
 from appliance.gui.state_views import LABEL_CHARS, local_time
 from appliance.gui.widgets import TouchTable, button, label
@@ -57,18 +57,6 @@ class HistoryFilter:
             ):
                 kept.append(scan)
         return kept
-
-
-def worst(counts: dict[str, int]) -> Decision | None:
-    for decision in (
-        Decision.MALIGNANT,
-        Decision.INDETERMINATE,
-        Decision.UNASSESSABLE,
-        Decision.BENIGN,
-    ):
-        if counts.get(decision.value):
-            return decision
-    return None
 
 
 class HistoryPage(QWidget):
@@ -175,7 +163,7 @@ class HistoryPage(QWidget):
         rows = []
         for scan in scans:
             counts = ", ".join(f"{n} {w}" for w, n in scan.counts.items() if n) or "no images"
-            serious = worst(scan.counts)
+            serious = most_serious(scan.counts)
             rows.append(
                 (
                     scan.id,

@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
     QPinchGesture,
 )
 
-from appliance.decision import Decision
+from appliance.decision import Decision, decide
 from appliance.gui import style
+from appliance.values import Thresholds, TileMap
 
 OVERLAY_MAX_SIDE = 1024
 PATTERNS = {
@@ -33,19 +34,10 @@ PATTERNS = {
 }
 
 
-def band(p: float, benign_below: float, malignant_at: float) -> Decision:
-    if p >= malignant_at:
-        return Decision.MALIGNANT
-    if p < benign_below:
-        return Decision.BENIGN
-    return Decision.INDETERMINATE
-
-
-def tile_overlay(tiles: dict, benign_below: float, malignant_at: float) -> tuple[QImage, float]:
-    """Paint the tile map; returns the image and the factor from its pixels to image pixels."""
-    from appliance.values import TileMap
-
-    tile_map = TileMap.from_dict(tiles)
+def tile_overlay(tile_map: TileMap, thresholds: Thresholds) -> tuple[QImage, float]:
+    """Paint the tile map, each tile in its band (:func:`appliance.decision.decide`, the rule
+    every image is decided by); returns the image and the factor from its pixels to image
+    pixels."""
     width, height = tile_map.image_width, tile_map.image_height
     factor = max(1.0, max(width, height) / OVERLAY_MAX_SIDE)
     image = QImage(
@@ -59,7 +51,7 @@ def tile_overlay(tiles: dict, benign_below: float, malignant_at: float) -> tuple
     size = tile_map.tile_size / factor
     for (x, y), p in zip(tile_map.origins, tile_map.probabilities, strict=True):
         rect = QRectF(x / factor, y / factor, size, size)
-        decision = band(p, benign_below, malignant_at)
+        decision = decide(p, thresholds)
         painter.fillRect(rect, QColor(style.DECISION_COLOURS[decision]))
         pattern = PATTERNS.get(decision)
         if pattern is not None:

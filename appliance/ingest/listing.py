@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from appliance.errors import VolumeGone
 from appliance.ingest.decode import kind_of
+from appliance.text import natural_key
 
 SUPPORTED_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
@@ -48,7 +49,6 @@ _SYSTEM_NAMES = frozenset(
 )
 # chkdsk / fsck leftovers: FOUND.000, FOUND.001, ...
 _FOUND_DIR = re.compile(r"^found\.\d{3}$", re.IGNORECASE)
-_DIGITS = re.compile(r"(\d+)")
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,9 @@ class VolumeListing:
     root: Path
     images: list[ImageRef]
     skipped: list[Skipped]
+    # What was left out silently, counted so an empty-looking stick can say what it did hold.
+    not_images: int = 0  # files without an image suffix (documents, archives, ...)
+    hidden: int = 0  # hidden entries and operating-system clutter
 
     @property
     def cases(self) -> dict[str, list[ImageRef]]:
@@ -106,17 +109,6 @@ def is_system_entry(name: str) -> bool:
 def is_supported(name: str) -> bool:
     """True when the file name has one of the image suffixes the appliance reads."""
     return os.path.splitext(name)[1].lower() in SUPPORTED_SUFFIXES
-
-
-def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key putting ``img2`` before ``img10``, ignoring letter case (ties broken exactly)."""
-    parts: list[tuple[int, int | str]] = []
-    for index, piece in enumerate(_DIGITS.split(text)):
-        if index % 2:
-            parts.append((0, int(piece)))
-        elif piece:
-            parts.append((1, piece.casefold()))
-    return (*parts, (-1, text))  # -1: a name sorts before its own extensions
 
 
 def _gone(root: Path, detail: str) -> VolumeGone:
@@ -157,6 +149,8 @@ class _Walker:
         self.images: list[ImageRef] = []
         self.skipped: list[Skipped] = []
         self.visited: set[tuple[int, int]] = set()
+        self.not_images = 0
+        self.hidden = 0
 
     def inside(self, real_path: str) -> bool:
         """True when a resolved path stays on the volume."""
@@ -210,6 +204,7 @@ class _Walker:
                 break
             self.seen += 1
             if is_system_entry(entry.name):
+                self.hidden += 1
                 continue
             entry_rel = rel / entry.name
             try:
@@ -249,6 +244,7 @@ class _Walker:
         # A pipe named "notes" is ignored like any file that is not an image: a skipped entry
         # becomes an error row, which would make its case unassessable.
         if not is_supported(entry.name):
+            self.not_images += 1
             return
         # stat, never open: looking at a pipe, socket or device this way cannot block or act.
         info = entry.stat(follow_symlinks=True)
@@ -290,4 +286,10 @@ def list_volume(root: Path, *, max_files: int = 100_000) -> VolumeListing:
     images = sorted(
         walker.images, key=lambda ref: (natural_key(ref.case), natural_key(ref.relpath.name))
     )
-    return VolumeListing(root=root, images=images, skipped=walker.skipped)
+    return VolumeListing(
+        root=root,
+        images=images,
+        skipped=walker.skipped,
+        not_images=walker.not_images,
+        hidden=walker.hidden,
+    )

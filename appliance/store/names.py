@@ -4,30 +4,15 @@ Why: a stick written by an older system can hold file names that are not valid U
 lists them as ``str`` with surrogate escapes (``'caf\\udce9.png'``), which SQLite cannot store as
 TEXT. The exact bytes go into a BLOB (so the file can always be found again), and the text column
 holds a display form where each undecodable byte reads as U+FFFD, the replacement character.
+:func:`raw_bytes` and :func:`display` live in :mod:`appliance.text` (the value types need them
+too); they are re-exported here for the store's callers.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-
-def raw_bytes(text: str) -> bytes:
-    """The exact bytes a name stands for: the inverse of ``os.listdir`` on a ``str`` path.
-
-    Any other lone surrogate (not from ``os.listdir``) is kept with ``surrogatepass``, so no
-    ``str`` is ever refused.
-    """
-    try:
-        return os.fsencode(text)
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
-
-
-def display(value: bytes | str) -> str:
-    """Text SQLite, JSON and a PDF can all carry; undecodable bytes become U+FFFD."""
-    raw = raw_bytes(value) if isinstance(value, str) else bytes(value)
-    return raw.decode("utf-8", "replace")
+from appliance.text import display, raw_bytes
 
 
 def storable(value: Any) -> Any:

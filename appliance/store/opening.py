@@ -50,6 +50,8 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
             )
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # REPLACE then fires DELETE triggers too (what sqlite-utils used to switch on).
+            conn.execute("PRAGMA recursive_triggers = ON")
             # Reading the header first: a file that is not a database fails here, in words.
             check_not_newer(schema_version(conn), str(path))
             check_integrity(conn, path)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from appliance.decision import Decision
+from appliance.values import Decision, ScanRules, Thresholds, TileMap
 
 DECISIONS: tuple[str, ...] = tuple(d.value for d in Decision)
 SCAN_STATUSES: tuple[str, ...] = ("running", "complete", "interrupted", "cancelled", "failed")
@@ -26,6 +26,18 @@ def _json(text: str | None, default: Any) -> Any:
         return json.loads(text)
     except (TypeError, ValueError):
         return default
+
+
+def _tiles(text: str | None) -> TileMap | None:
+    """A stored tile map, or None when there is none or it cannot be read as one (a damaged row
+    still lists its image; only the map is missing)."""
+    data = _json(text, None)
+    if not isinstance(data, dict):
+        return None
+    try:
+        return TileMap.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _blob(value: Any) -> bytes | None:
@@ -58,7 +70,8 @@ class ScanRecord:
     model_version: str
     model_sha256: str
     backend: str | None
-    thresholds: dict[str, Any] = field(default_factory=dict)
+    # What the scan ran under (cut-offs, scope gate's limits), as recorded then.
+    rules: ScanRules = field(default_factory=lambda: ScanRules(None))
     n_images: int = 0
     n_errors: int = 0
     counts: dict[str, int] = field(default_factory=dict)
@@ -71,6 +84,11 @@ class ScanRecord:
     # The process that ran the scan (None in scans from before schema 4).
     owner_pid: int | None = None
     owner_boot_id: str | None = None
+
+    @property
+    def thresholds(self) -> Thresholds | None:
+        """The cut-offs this scan decided with (None: not recorded), not today's settings."""
+        return self.rules.thresholds
 
     @property
     def finished_normally(self) -> bool:
@@ -97,7 +115,7 @@ class ScanRecord:
             model_version=row["model_version"],
             model_sha256=row["model_sha256"],
             backend=row["backend"],
-            thresholds=_json(row["thresholds_json"], {}),
+            rules=ScanRules.from_dict(_json(row["thresholds_json"], {})),
             n_images=int(row.get("n_images") or 0),
             n_errors=int(row.get("n_errors") or 0),
             counts={d: int(row.get(f"n_{d}") or 0) for d in DECISIONS},
@@ -127,7 +145,7 @@ class ImageRecord:
     decision: str | None
     p_malignant: float | None
     error: str | None
-    tiles: Any | None
+    tiles: TileMap | None
     thumbnail: bytes | None = field(repr=False)
     elapsed_ms: float | None
     reused_from: int | None
@@ -174,7 +192,7 @@ class ImageRecord:
             decision=row["decision"],
             p_malignant=row["p_malignant"],
             error=row["error"],
-            tiles=_json(row["tiles_json"], None),
+            tiles=_tiles(row["tiles_json"]),
             thumbnail=row["thumbnail"],
             elapsed_ms=row["elapsed_ms"],
             reused_from=row["reused_from_image_id"],

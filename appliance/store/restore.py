@@ -165,8 +165,8 @@ def _install(
             kept_at=None if kept_at is None else str(kept_at),
             previous=previous if previous in ("none", "healthy") else f"unusable: {previous}",
         )
-        n_scans = int(restored.db.execute("SELECT COUNT(*) FROM scans").fetchone()[0])
-        n_images = int(restored.db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+        n_scans = int(restored.conn.execute("SELECT COUNT(*) FROM scans").fetchone()[0])
+        n_images = int(restored.conn.execute("SELECT COUNT(*) FROM images").fetchone()[0])
     return RestoreResult(database, source, digest, kept_at, previous, schema, n_scans, n_images)
 
 
@@ -182,7 +182,7 @@ def _unused(path: Path) -> Path:
 def _refuse_if_scanning(store: Store) -> None:
     """A scan being written now would lose its rows: wait for it (or stop the appliance)."""
     me = owners.current()
-    running = store.db.execute(
+    running = store.conn.execute(
         "SELECT id, owner_pid FROM scans WHERE status = 'running' ORDER BY id"
     ).fetchall()
     for scan_id, pid in running:
@@ -200,11 +200,11 @@ def _copy_over(staging: Path, current: Store) -> None:
     with current._lock, guard(current.path, "restore the backup into the database"):
         source = sqlite3.connect(staging)
         try:
-            live_size = current.db.conn.execute("PRAGMA page_size").fetchone()[0]
+            live_size = current.conn.execute("PRAGMA page_size").fetchone()[0]
             if source.execute("PRAGMA page_size").fetchone()[0] != live_size:
                 source.execute(f"PRAGMA page_size = {int(live_size)}")
                 source.execute("VACUUM")  # a WAL database cannot change its page size
-            source.backup(current.db.conn)
+            source.backup(current.conn)
         finally:
             source.close()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import keras
 import numpy as np
 
+from appliance.decision import CODES, Decision, decide_array
 from appliance.preprocess import augmented_views, average_views
 from appliance.trainer import export, metrics
 from appliance.values import Thresholds
@@ -62,8 +63,11 @@ def choose_thresholds(labels: np.ndarray, scores: np.ndarray, config: TrainConfi
 
 
 def band_outcome(labels: np.ndarray, scores: np.ndarray, thresholds: Thresholds) -> dict:
-    """What the three-way decision does on a set: share referred, and metrics on the rest."""
-    decided = (scores < thresholds.benign_below) | (scores >= thresholds.malignant_at)
+    """What the three-way decision does on a set: share referred, and metrics on the rest.
+
+    The band is the appliance's own rule (:func:`appliance.decision.decide_array`), so the
+    card's "referred" share counts exactly the images the appliance would refer."""
+    decided = decide_array(scores, thresholds) != CODES.index(Decision.INDETERMINATE)
     result = {"indeterminate_fraction": float(1.0 - decided.mean())}
     if decided.any():
         result["decided"] = metrics.binary_metrics(
