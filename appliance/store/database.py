@@ -10,9 +10,9 @@ Why the standard library's ``sqlite3`` and no query library: sqlite-utils was ch
 its table helpers (create, insert, upsert, search), but the store never used them and cannot: its
 every statement is hand-written on purpose (append-only triggers, one ``BEGIN IMMEDIATE`` per
 change, every value a bound parameter, identifiers checked). What was left of it turned cursors
-into dicts, which :meth:`StoreCore._rows` does in three lines. On the Pi it cost seven more
+into dicts, which :meth:`StoreCore._rows` does in three lines. On the Pi it cost eight more
 distributions in the locked, hash-checked run-time set (``pip`` among them, for its ``install``
-command; also click, click-default-group, tabulate, python-dateutil, pluggy, sqlite-fts4),
+command; click, click-default-group, pluggy, python-dateutil, tzdata, tabulate, sqlite-fts4),
 pluggy plugins loaded into the connection at open, and a ``recursive_triggers`` pragma set
 behind the store's back (now set explicitly in :func:`appliance.store.opening.connect`).
 An appliance without network is patched by rebuilding its package: every dependency it does not
