@@ -6,9 +6,10 @@ Looked up in this order, the first that exists wins: ``$HISTO_APPLIANCE_CONFIG``
 the active installed model (or the shipped one) and keeps its database in the user's data folder,
 so a developer needs no setup.
 
-Values are checked for their type when the file is read: a quoted number, a ``"yes"`` for a
-switch or a misspelt backend is refused with the key, the file and what is allowed, rather than
-failing later somewhere a technician cannot do anything about it.
+Values are checked for their type when the file is read and whenever a :class:`Config` is built
+(command-line overrides, a program): a quoted number, a ``"yes"`` for a switch or a misspelt
+backend is refused with the key, what was found and what is allowed (and the file, when it came
+from one), rather than failing later somewhere a technician cannot do anything about it.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class Config:
     models_dir: Path = field(default_factory=default_models_dir)
     database: Path = field(default_factory=lambda: _data_home() / "appliance.db")
     reports: Path = field(default_factory=lambda: _data_home() / "reports")
-    device_name: str = field(default_factory=platform.node)
+    device_name: str = field(default_factory=lambda: platform.node() or "histo-appliance")
     backend: str = "auto"  # "auto", "litert", "tflite-runtime" or "tensorflow"
     num_threads: int = 2
     kiosk: bool = False
@@ -133,6 +134,7 @@ class Config:
             object.__setattr__(self, "model_pinned", False)
         elif self.model_pinned is None:
             object.__setattr__(self, "model_pinned", True)
+        _check_fields(self)
 
     def with_overrides(self, **values: object) -> Config:
         """A copy with the non-None values replaced (command-line options win over the file).
@@ -169,11 +171,14 @@ def printable(text: str) -> bool:
     return not any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in text)
 
 
-def check_value(key: str, value: object, path: Path) -> object:
-    """``value`` if it is allowed for ``key``, else an :class:`ApplianceError` naming the key,
-    the file and what is allowed. TOML already gives types; this refuses the wrong ones."""
+def allowed_problem(key: str, value: object) -> tuple[str | None, object]:
+    """``(None, value)`` when ``value`` is allowed for ``key`` (normalised: a backend's spelling),
+    else ``(what is allowed, value)``: the one table of rules for the file, the command line and
+    any program that builds a :class:`Config`."""
     problem = None
     if key in _PATH_KEYS:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
         if not isinstance(value, str) or not value.strip() or not printable(value):
             problem = f'a path in quotes, e.g. {key} = "/var/lib/histo-appliance/…"'
     elif key == "device_name":
@@ -196,7 +201,7 @@ def check_value(key: str, value: object, path: Path) -> object:
     elif key == "num_threads":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
             problem = f"a whole number from 1 to {MAX_THREADS} without quotes, e.g. num_threads = 4"
-    elif key == "kiosk":
+    elif key in ("kiosk", "model_pinned"):
         if not isinstance(value, bool):
             problem = "true or false, without quotes"
     elif key == "backend":
@@ -205,12 +210,40 @@ def check_value(key: str, value: object, path: Path) -> object:
             problem = "one of " + ", ".join(f'"{name}"' for name in KNOWN_BACKENDS)
         else:
             value = normal
+    return problem, value
+
+
+def check_value(key: str, value: object, path: Path) -> object:
+    """``value`` if it is allowed for ``key``, else an :class:`ApplianceError` naming the key,
+    the file, what was found and what is allowed. TOML already gives types; this refuses the
+    wrong ones."""
+    problem, value = allowed_problem(key, value)
     if problem:
         raise ApplianceError(
             f"the setting {key} = {_shown(value)} in {path} is not allowed: {key} must be"
             f" {problem}. Correct the file and start again."
         )
     return value
+
+
+def _check_fields(config: Config) -> None:
+    """Every field of a built :class:`Config` by the same rules as the file (a value from the
+    command line or a program is refused in words too, never left to fail later as "the model
+    file could not be loaded" or to count ``"no"`` as true)."""
+    for item in fields(config):
+        value = getattr(config, item.name)
+        if value is None and item.name in ("mock_usb", "model_pinned"):
+            continue
+        problem, normal = allowed_problem(item.name, value)
+        if problem:
+            raise ApplianceError(
+                f"the setting {item.name} = {_shown(value)} is not allowed: {item.name} must be"
+                f" {problem}."
+            )
+        if item.name in _PATH_KEYS:
+            normal = Path(normal)  # type: ignore[arg-type]
+        if normal is not value:
+            object.__setattr__(config, item.name, normal)
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -221,3 +221,38 @@ def test_a_pipe_or_folder_as_the_file_never_waits(tmp_path: Path) -> None:
         with pytest.raises(ApplianceError, match="is not a regular file"):
             load_config(tmp_path / name)
     assert load_config(Path("/dev/null")).kiosk is False  # an empty file: the defaults
+
+
+@pytest.mark.parametrize(
+    ("values", "found", "allowed"),
+    [
+        ({"num_threads": "four"}, 'num_threads = "four"', "whole number from 1 to 64"),
+        ({"num_threads": 0}, "num_threads = 0", "whole number from 1 to 64"),
+        ({"kiosk": "no"}, 'kiosk = "no"', "true or false"),
+        ({"kiosk": 0}, "kiosk = 0", "true or false"),
+        ({"backend": "fast"}, 'backend = "fast"', '"auto", "litert", "tflite-runtime"'),
+        ({"database": ""}, 'database = ""', "a path in quotes"),
+        ({"reports": 5}, "reports = 5", "a path in quotes"),
+        ({"device_name": "lab\npi"}, 'device_name = "lab\\npi"', "1 to 64 characters"),
+        ({"admin_pin": 4821}, "admin_pin = 4821", "4 to 12 digits"),
+    ],
+)
+def test_values_from_a_program_or_the_command_line_are_checked_too(
+    values: dict, found: str, allowed: str
+) -> None:
+    """Not only the file: a Config built in code, or with the command line's overrides, refuses
+    a wrong value in words naming the key, what was found and what is allowed."""
+    for build in (lambda: Config(**values), lambda: Config().with_overrides(**values)):
+        with pytest.raises(ApplianceError) as caught:
+            build()
+        message = str(caught.value)
+        assert f"the setting {found} is not allowed" in message
+        assert allowed in message
+
+
+def test_good_values_from_a_program_are_normalised_like_the_file_s(tmp_path: Path) -> None:
+    config = Config(backend="LiteRT", database=str(tmp_path / "a.db"), kiosk=True, num_threads=4)
+    assert config.backend == "litert"
+    assert config.database == tmp_path / "a.db" and isinstance(config.database, Path)
+    assert (config.kiosk, config.num_threads) == (True, 4)
+    assert Config().device_name  # never empty, even where the host has no name
