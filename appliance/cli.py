@@ -28,6 +28,7 @@ from appliance.text import display_text
 log = logging.getLogger("histo-appliance")
 
 EXIT_OK, EXIT_ERROR = 0, 2
+EXIT_NOTHING_FOUND = 3  # scan: the stick or folder held no image (the output says what it held)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,9 +187,9 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
             progress.close()
         report_path = None
         if args.report:
-            from appliance.report import write_scan_report
+            from appliance.controller.export import write_pdf
 
-            report_path = write_scan_report(
+            report_path = write_pdf(
                 analyzer.store, summary.scan_id, args.report, device=analyzer.device
             )
         card = analyzer.card
@@ -196,7 +197,7 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
             print(json.dumps(_scan_json(summary, card, config, report_path), indent=2))
         else:
             _print_scan_table(summary, card, config, report_path)
-    return EXIT_OK
+    return EXIT_NOTHING_FOUND if summary.found_nothing else EXIT_OK
 
 
 def cmd_watch(args: argparse.Namespace, config: Config) -> int:
@@ -259,12 +260,10 @@ def _watch_one(analyzer, volume, config: Config, reports: Path) -> None:
 
 def _watch_report(analyzer, scan_id: int, reports: Path) -> Path | None:
     """Write the scan's PDF; a failure is printed and watching goes on (the scan is stored)."""
-    from appliance.report import write_scan_report
-    from appliance.report.naming import report_path
+    from appliance.controller.export import export_local
 
     try:
-        path = report_path(analyzer.store, reports, scan_id, analyzer.device)
-        return write_scan_report(analyzer.store, scan_id, path, device=analyzer.device)
+        return export_local(analyzer.store, scan_id, reports, analyzer.device)
     except Exception as exc:  # ApplianceError/OSError expected; anything else is a bug, logged
         if not isinstance(exc, ApplianceError | OSError):
             log.exception("report of scan %s failed", scan_id)
@@ -301,21 +300,20 @@ def cmd_history(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
+    from appliance.controller.export import local_report_path, write_pdf
     from appliance.ingest.mounts import MountTable
     from appliance.ingest.stick_write import stick_holding
-    from appliance.report import write_scan_report
-    from appliance.report.naming import report_path
-    from appliance.runtime import device_name
-    from appliance.store import Store
+    from appliance.runtime import Appliance
 
-    with Store.open(config.database) as store:
+    with Appliance.open(config, model=False) as appliance:
+        store = appliance.require_store()
         store.scan(args.scan_id)  # a clear error for an unknown scan, before any file is made
-        device = device_name(config, store)
-        local = report_path(store, config.reports, args.scan_id, device)
+        device = appliance.device_name
+        local = local_report_path(store, config.reports, args.scan_id, device)
         output = Path(os.path.abspath(args.output)) if args.output else None
         mounts = MountTable()
         stick = stick_holding(output, mounts) if output else None
-        path = write_scan_report(
+        path = write_pdf(
             store, args.scan_id, output if stick is None and output else local, device=device
         )
         if stick is not None and output is not None:
@@ -404,18 +402,55 @@ def cmd_gui(args: argparse.Namespace, config: Config) -> int:
 
 
 class _ProgressLine:
-    """A one-line progress bar on stderr for a terminal (no dependency needed for this)."""
+    """Scan progress on a terminal, or in a log (``watch`` under systemd goes to the journal).
+
+    On a terminal one line is redrawn in place: a bar, images (and tiles of a large image) done,
+    the rate, the time left and the file being analysed (:mod:`appliance.progress` words them).
+    Elsewhere a plain line is written at most every ``log_every_s`` seconds, so a log shows a
+    long scan moving without a line per image."""
+
+    def __init__(self, stream=None, *, log_every_s: float = 15.0) -> None:
+        import time
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._clock = time.monotonic
+        self._log_every_s = log_every_s
+        self._last_log: float | None = None
+        self._drawn = False
 
     def __call__(self, progress) -> None:
-        total = max(progress.total, 1)
-        filled = int(30 * progress.done / total)
-        sys.stderr.write(
-            f"\r[{'#' * filled}{'.' * (30 - filled)}] {progress.done}/{progress.total}"
-        )
-        sys.stderr.flush()
+        import shutil
+
+        from appliance.progress import describe
+
+        parts = describe(progress)
+        if self.interactive:
+            total = max(progress.total, 1)
+            filled = int(20 * progress.done / total)
+            bar = f"[{'#' * filled}{'.' * (20 - filled)}] "
+            line = bar + " · ".join(parts)
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            room = width - len(line) - 3
+            if progress.current and room >= 12:
+                line += " · " + display_text(progress.current, room)
+            self.stream.write("\r" + line[:width].ljust(width))
+            self._drawn = True
+        else:
+            now = self._clock()
+            finished = progress.done >= progress.total
+            recent = self._last_log is not None and now - self._last_log < self._log_every_s
+            if recent and not finished:
+                return
+            self._last_log = now
+            current = f" · {display_text(progress.current, 60)}" if progress.current else ""
+            self.stream.write("progress: " + " · ".join(parts) + current + "\n")
+        self.stream.flush()
 
     def close(self) -> None:
-        sys.stderr.write("\n")
+        if self.interactive and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def _scan_json(summary, card, config: Config, report_path: Path | None) -> dict:

@@ -20,10 +20,10 @@ pytestmark = pytest.mark.gui
 from PySide6.QtCore import Qt  # noqa: E402
 
 from appliance.config import Config  # noqa: E402
+from appliance.controller import export  # noqa: E402
 from appliance.decision import Decision  # noqa: E402
-from appliance.gui import export  # noqa: E402
 from appliance.gui.app import create_window, show  # noqa: E402
-from appliance.gui.messages import Problem  # noqa: E402
+from appliance.problems import Problem  # noqa: E402
 from appliance.store import Store  # noqa: E402
 from tests.conftest import DEMO_STICK, SHIPPED_MODEL, TINY_BUNDLE, start_test_scan  # noqa: E402
 
@@ -368,17 +368,27 @@ def test_admin_pin_and_threshold_limits(qtbot, open_window, tmp_path):
     card = window.session.card
     low, high = card.thresholds.allowed_range
     key = f"threshold.{card.sha256}.malignant_at"
-    # Outside the card's range: refused in words, nothing stored.
+    # Untouched fields: nothing is written, and the page says so.
+    click(qtbot, admin.save_thresholds_button)
+    assert admin.message.text().startswith("Nothing changed")
+    assert window.session.store.get_setting(key) is None
+
+    # Outside the card's range: saving asks who is at the screen first (the audit names the
+    # person, not "admin"), then refuses in words; nothing stored.
     admin.malignant.setValue(1.0 if high < 1.0 else 0.0)
     if high >= 1.0:
         admin.benign.setValue(low - 0.01 if low > 0 else 0.5)
         admin.malignant.setValue(0.4)
     click(qtbot, admin.save_thresholds_button)
+    assert window.pages.currentWidget() is window.operator_page
+    qtbot.keyClicks(window.operator_page.name, "Ada Admin")
+    click(qtbot, window.operator_page.ok)
+    assert window.pages.currentWidget() is admin and admin.unlocked
     qtbot.waitUntil(lambda: admin.message.text() != "", timeout=10_000)
     assert "Nothing was changed" in admin.message.text()
     assert window.session.store.get_setting(key) is None
 
-    # Inside the range: saved, audited, and used by the next scan.
+    # Inside the range: saved, audited with old and new and the person, used by the next scan.
     admin.benign.setValue(card.thresholds.benign_below)
     new = round(min(high, card.thresholds.malignant_at + 0.02), 2)
     admin.malignant.setValue(new)
@@ -388,7 +398,10 @@ def test_admin_pin_and_threshold_limits(qtbot, open_window, tmp_path):
     assert window.session.store.get_setting(key) == pytest.approx(new)
     assert window.session.analyzer.thresholds.malignant_at == pytest.approx(new)
     changes = [e for e in window.session.store.audit_log() if e.event == "setting_changed"]
-    assert changes and changes[0].actor == "admin" and changes[0].payload["key"] == key
+    assert [e.payload["key"] for e in changes] == [key]  # benign_below was not rewritten
+    assert changes[0].actor == "Ada Admin"
+    assert changes[0].payload["old"] == pytest.approx(card.thresholds.malignant_at)
+    assert changes[0].payload["new"] == pytest.approx(new)
 
     # Leaving the page locks the corner again.
     click(qtbot, window.nav_buttons["about"])
@@ -449,14 +462,14 @@ def test_about_names_model_and_versions(qtbot, open_window, tmp_path):
     click(qtbot, window.nav_buttons["about"])
     text = window.about.text.toPlainText()
     card = window.session.card
-    assert card.sha256 in text and card.name in text and card.version in text
+    assert card.short_sha in text and card.name in text and card.version in text
     assert "PySide6" in text and window.session.backend_name in text
     assert card.short_sha in window.banner.text()
 
 
 def test_problem_words_never_show_a_traceback():
     from appliance.errors import StoreError, VolumeGone
-    from appliance.gui.messages import classify
+    from appliance.problems import classify
 
     assert classify(StoreError("the disk holding x is full")).title == "The disk is full"
     assert classify(VolumeGone("gone")).kind == "stick_removed"
@@ -533,7 +546,7 @@ def test_keyboard_alone(qtbot, open_window, tmp_path):
     with qtbot.waitSignal(window.image_shown, timeout=20_000):
         qtbot.keyClick(table, Qt.Key.Key_Return)
     assert window.pages.currentWidget() is window.result
-    window.session.set_operator("Grace Hopper")
+    window.controller.set_operator("Grace Hopper")
     with qtbot.waitSignal(window.review_saved, timeout=20_000):
         qtbot.keyClick(window.result, Qt.Key.Key_A, Qt.KeyboardModifier.AltModifier)
     reviews = window.session.store.reviews(window.result.image.id)

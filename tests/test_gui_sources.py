@@ -17,7 +17,9 @@ from appliance.gui.sources_qt import VolumeWatcher  # noqa: E402
 def test_mock_folder_events_arrive_on_the_gui_thread(qtbot, tmp_path):
     port = tmp_path / "port"
     (port / "ALREADY").mkdir(parents=True)
-    watcher = VolumeWatcher(port, poll_interval=0.02)
+    from appliance.ingest import MockUsbSource
+
+    watcher = VolumeWatcher(lambda: MockUsbSource(port, poll_interval=0.02), "test port")
     present = watcher.start()
     try:
         assert [v.label for v in present] == ["ALREADY"]
@@ -64,29 +66,31 @@ class _Device:
         }
 
 
-def test_udev_watcher_runs_in_the_qt_event_loop(qtbot, tmp_path):
-    """The netlink socket is watched by pyudev's PySide6 observer (a QSocketNotifier); events
-    go through the shared translator, whose mount wait runs in a thread, back to the GUI."""
+def test_udev_watcher_uses_the_shared_udev_source(qtbot, tmp_path):
+    """The GUI watches sticks through the same UdevSource as `watch` (one udev decision, one
+    read-only mount wait); its events, from the source's threads, arrive on the GUI thread."""
     pytest.importorskip("pyudev")
-    watcher = VolumeWatcher(None)
+    from appliance.ingest.udev import UdevSource
+
+    watcher = VolumeWatcher(lambda: UdevSource(mounts=_Mounts(tmp_path), automount=False), "usb")
     try:
         watcher.start()
     except ApplianceError as exc:
         pytest.skip(f"udev is not usable here: {exc}")
     try:
-        import pyudev.pyside6
-
-        assert isinstance(watcher._observer, pyudev.pyside6.MonitorObserver)
-        watcher._translator.mounts = _Mounts(tmp_path)
+        assert isinstance(watcher.source, UdevSource)
+        translator = watcher.source._translator
         gui_thread = threading.current_thread()
         threads = []
         watcher.inserted.connect(lambda v: threads.append(threading.current_thread()))
         with qtbot.waitSignal(watcher.inserted, timeout=5_000) as blocker:
-            watcher._translator.handle(_Device("add"))
+            threading.Thread(target=translator.handle, args=(_Device("add"),)).start()
         volume = blocker.args[0]
         assert (volume.label, volume.mount_point, volume.source) == ("LAB STICK", tmp_path, "usb")
         assert threads == [gui_thread]
+        assert watcher.present == [volume]
         with qtbot.waitSignal(watcher.removed, timeout=5_000):
-            watcher._translator.handle(_Device("remove"))
+            translator.handle(_Device("remove"))
+        assert watcher.present == []
     finally:
         watcher.stop()

@@ -302,7 +302,7 @@ def test_sticks_present_at_start_are_mounted(tmp_path: Path) -> None:
 def test_gui_copy_to_a_read_only_usb_stick(stick: FakeUdisks, tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("PySide6", reason="gui extra")
     import appliance.ingest.stick_write as stick_write
-    from appliance.gui import export
+    from appliance.controller import export
 
     monkeypatch.setattr(stick_write, "default_mounter", lambda: stick)
     monkeypatch.setattr(stick_write, "MountTable", lambda: MountTable(stick.mountinfo))

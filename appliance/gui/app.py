@@ -1,7 +1,7 @@
 """Starting the touch-screen application: ``histo-appliance gui`` calls :func:`run_gui`.
 
 The window always comes up: a refused model or a broken database becomes a screen that says so
-(see :class:`~appliance.gui.session.Session`). Kiosk mode (``--kiosk``, the config file, or the
+(see :class:`~appliance.runtime.Appliance`). Kiosk mode (``--kiosk``, the config file, or the
 admin's setting in the database, which wins) is full screen without window decorations;
 otherwise a normal window for development.
 
@@ -19,14 +19,16 @@ import sys
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QWidget
 
 from appliance.config import Config
+from appliance.controller import Controller
 from appliance.gui import style
 from appliance.gui.main_window import MainWindow
-from appliance.gui.session import Session
 from appliance.gui.sources_qt import VolumeWatcher
 from appliance.gui.workers import emit_is_defective
+from appliance.runtime import Appliance
 from appliance.sdnotify import notify
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ def application(argv: list[str] | None = None) -> QApplication:
 
 
 def create_window(config: Config, *, poll_interval: float = 0.5) -> MainWindow:
-    """Open the session and build the window (not shown, watching not started)."""
+    """Assemble the appliance (as the CLI does) and build the window over its controller (not
+    shown, watching not started)."""
     application()
     from appliance.report import RESEARCH_ONLY
 
@@ -55,9 +58,9 @@ def create_window(config: Config, *, poll_interval: float = 0.5) -> MainWindow:
             " avoids it where it matters, but install PySide6-Essentials 6.11 or 6.8 instead",
             pyside_version,
         )
-    session = Session.open(config)
-    watcher = VolumeWatcher(config.mock_usb, poll_interval=poll_interval)
-    window = MainWindow(session, watcher, RESEARCH_ONLY)
+    controller = Controller(Appliance.open(config))  # never raises: problems are shown
+    watcher = VolumeWatcher.for_config(config, poll_interval=poll_interval)
+    window = MainWindow(controller, watcher, RESEARCH_ONLY)
     watcher.setParent(window)
     return window
 
@@ -87,12 +90,29 @@ def announce_ready(kiosk: bool) -> bool:
     return notify("READY=1")
 
 
+def window_size(available: tuple[int, int] | None) -> tuple[int, int]:
+    """A development window's size: DEV_SIZE, but never larger than the screen's free area
+    (on a 800x480 panel a 1280x800 window would be cut off)."""
+    if available is None:
+        return DEV_SIZE
+    return min(DEV_SIZE[0], available[0]), min(DEV_SIZE[1], available[1])
+
+
 def show(window: MainWindow) -> None:
     if window.session.kiosk:
         window.apply_kiosk(True)
     else:
-        window.resize(*DEV_SIZE)
+        screen = window.screen() or QGuiApplication.primaryScreen()
+        free = screen.availableGeometry() if screen is not None else None
+        window.resize(*window_size((free.width(), free.height()) if free else None))
+        if free is not None:
+            window.move(free.topLeft())
         window.show()
+        if free is not None:  # the title bar and borders count too, once the WM has added them
+            frame = window.frameGeometry()
+            extra_w, extra_h = frame.width() - window.width(), frame.height() - window.height()
+            if frame.width() > free.width() or frame.height() > free.height():
+                window.resize(free.width() - extra_w, free.height() - extra_h)
     window.start()
 
 

@@ -62,26 +62,27 @@ class Mailbox(QObject):
 
 
 class ScanWorker(QThread):
-    """Runs ``analyzer.scan`` on one volume; progress and the end are posted to ``mailbox``."""
+    """Runs one scan (``scan(on_progress=..., cancel=...)``, the controller's
+    :meth:`~appliance.controller.scans.ScanQueue.run`); progress and the end are posted to
+    ``mailbox``. The end is what the scan returned (its summary) or raised: the pipeline marks
+    its own scan failed before raising, so the worker only reports."""
 
     def __init__(
         self,
-        analyzer,
-        volume,
+        scan: Callable[..., Any],
+        label: str,
         mailbox: Mailbox,
         *,
         on_progress: Callable[[Any], None],
-        on_completed: Callable[[Any], None],
-        on_failed: Callable[[BaseException], None],
+        on_finished: Callable[[Any], None],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.analyzer = analyzer
-        self.volume = volume
+        self.scan = scan
         self.mailbox = mailbox
-        self.on_progress, self.on_completed, self.on_failed = on_progress, on_completed, on_failed
+        self.on_progress, self.on_finished = on_progress, on_finished
         self._cancel = threading.Event()
-        self.setObjectName(f"scan {volume.label}")
+        self.setObjectName(f"scan {label}")
 
     def cancel(self) -> None:
         """Ask the scan to stop after the image it is on (the pipeline checks between images)."""
@@ -92,19 +93,14 @@ class ScanWorker(QThread):
         return self._cancel.is_set()
 
     def run(self) -> None:
-        # Analyzer.scan marks its own scan failed before raising: the worker only reports.
         try:
-            summary = self.analyzer.scan(
-                self.volume.mount_point,
-                label=self.volume.label,
-                source=self.volume.source,
+            outcome = self.scan(
                 on_progress=lambda progress: self.mailbox.post(self.on_progress, progress),
                 cancel=self._cancel,
             )
         except Exception as exc:  # shown in words by the GUI; unexpected ones are logged there
-            self.mailbox.post(self.on_failed, exc)
-            return
-        self.mailbox.post(self.on_completed, summary)
+            outcome = exc
+        self.mailbox.post(self.on_finished, outcome)
 
 
 class _Task(QRunnable):

@@ -1,5 +1,7 @@
 """Exporting a scan's PDF: always to the appliance's reports folder, to a stick only when asked.
 
+Qt-free, so the GUI's buttons, the command line's ``report`` and the tests run the same code.
+
 Why two steps: the local copy is the one that must exist (it is written first and never depends on
 the stick); copying it to the stick is a separate, explicit action with its own audit entry. Sticks
 are mounted read-only, so the copy goes through
@@ -34,12 +36,21 @@ def local_report_path(store, reports: Path, scan_id: int, device: str) -> Path:
     return report_path(store, Path(reports), scan_id, device)
 
 
-def export_local(store, scan_id: int, reports: Path, device: str) -> Path:
-    """Write (or rewrite, so new reviews are included) the scan's PDF in the reports folder."""
+def write_pdf(store, scan_id: int, dest: Path, *, device: str) -> Path:
+    """The one call into the report code, for every face (the PDF of one stored scan).
+
+    When ``appliance.report.export.export_scan`` lands this becomes
+    ``export_scan(store, scan_id, ExportFormat.PDF, dest, device=device)``.
+    """
     from appliance.report import write_scan_report
 
+    return write_scan_report(store, scan_id, dest, device=device)
+
+
+def export_local(store, scan_id: int, reports: Path, device: str) -> Path:
+    """Write (or rewrite, so new reviews are included) the scan's PDF in the reports folder."""
     path = local_report_path(store, reports, scan_id, device)
-    return write_scan_report(store, scan_id, path, device=device)
+    return write_pdf(store, scan_id, path, device=device)
 
 
 def is_read_only(mount_point: Path) -> bool:
