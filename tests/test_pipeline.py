@@ -157,3 +157,52 @@ def test_scan_on_a_machine_without_pi_flags(analyzer: Analyzer, demo_stick: Path
     scan = analyzer.store.scan(analyzer.scan(demo_stick).scan_id)
     assert scan.clock_believable is True
     assert scan.throttled_at_start is None and scan.throttled_during is None
+
+
+# -- an empty stick says so ------------------------------------------------------------------------
+
+
+def test_an_empty_stick_says_nothing_was_found_and_keeps_it(
+    analyzer: Analyzer, tmp_path: Path
+) -> None:
+    stick = tmp_path / "EMPTY"
+    stick.mkdir()
+    summary = analyzer.scan(stick, label="EMPTY")
+    assert summary.found_nothing and summary.status == "complete" and summary.outcomes == []
+    assert summary.message.startswith("No images found on EMPTY; the stick is empty.")
+    record = analyzer.store.scan(summary.scan_id)
+    assert record.message == summary.message and record.n_images == 0
+
+
+def test_a_stick_without_images_says_what_it_held(analyzer: Analyzer, tmp_path: Path) -> None:
+    stick = tmp_path / "DOCS"
+    (stick / "case1").mkdir(parents=True)
+    for name in ("report.pdf", "case1/notes.txt", "case1/slide.svs"):
+        (stick / name).write_bytes(b"x")
+    (stick / ".DS_Store").write_bytes(b"x")
+    summary = analyzer.scan(stick)
+    assert summary.found_nothing
+    assert "No images found on DOCS; it holds 3 files that are not images" in summary.message
+    assert "1 hidden or system file" in summary.message
+    assert ".png" in summary.message  # says which files would have been read
+    assert analyzer.store.scan(summary.scan_id).message == summary.message
+
+
+def test_a_stick_with_images_found_something(analyzer: Analyzer, demo_stick: Path) -> None:
+    summary = analyzer.scan(demo_stick)
+    assert not summary.found_nothing and summary.message is None
+
+
+def test_cli_scan_of_an_empty_stick_prints_it_and_exits_3(tmp_path: Path, capsys) -> None:
+    from appliance.cli import EXIT_NOTHING_FOUND, main
+    from tests.conftest import TINY_BUNDLE
+
+    stick = tmp_path / "BLANK"
+    stick.mkdir()
+    (stick / "readme.txt").write_text("hello")
+    args = ["scan", str(stick), "--model", str(TINY_BUNDLE), "--db", str(tmp_path / "a.db")]
+    assert main(args) == EXIT_NOTHING_FOUND == 3
+    out = capsys.readouterr().out
+    assert "No images found on BLANK; it holds 1 file that is not an image" in out
+    assert main([*args, "--format", "json"]) == 3
+    assert '"message": "No images found on BLANK' in capsys.readouterr().out
