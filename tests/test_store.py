@@ -293,6 +293,20 @@ def test_settings_are_audited(store: Store) -> None:
     assert changes[1] == {"key": "device_name", "old": "pi-lab-1", "new": "pi-lab-2"}
 
 
+def test_a_first_change_records_the_value_in_force_and_the_person(store: Store) -> None:
+    """The audit row of a first change says what was in force before (the card's threshold),
+    never "old": null, and who changed it; saving the same value again writes nothing."""
+    key = "threshold." + "a" * 64 + ".benign_below"
+    store.set_setting(key, 0.07, actor="Dr Ada Admin", default=0.0588)
+    store.set_setting(key, 0.07, actor="Dr Ada Admin", default=0.0588)
+    store.set_setting(key, 0.08, actor="Bo Tech", default=0.0588)
+    rows = [e for e in reversed(store.audit_log()) if e.event == "setting_changed"]
+    assert [(e.actor, e.payload["old"], e.payload["new"]) for e in rows] == [
+        ("Dr Ada Admin", 0.0588, 0.07),
+        ("Bo Tech", 0.07, 0.08),
+    ]
+
+
 def test_backup_round_trip(store: Store, tmp_path: Path) -> None:
     scan_id = start(store)
     image_id = add(store, scan_id, "case1/a.png", decision="malignant", p=0.8)
