@@ -28,8 +28,10 @@ from appliance.inference.classifier import Classifier, StopCheck
 from appliance.ingest import ImageRef, LoadedImage, list_volume, thumbnail_jpeg
 from appliance.ingest.listing import SUPPORTED_SUFFIXES, VolumeListing
 from appliance.ingest.prefetch import Fetched, Prefetcher
+from appliance.ingest.sidecar import listing_case_details
 from appliance.progress import RateMeter, Throttle
 from appliance.store import Store
+from appliance.store.cases import record_cases
 from appliance.text import display_text
 from appliance.values import ImageOutcome, ScanRules, Thresholds, TileMap
 
@@ -84,8 +86,10 @@ class ScanSummary:
 def nothing_found_message(label: str, listing: VolumeListing) -> str:
     """What an empty stick, or one without images, held, in words (kept with the scan)."""
     held = []
-    if listing.not_images:
-        held.append(f"{_count(listing.not_images, 'file')} that are not images")
+    if listing.not_images == 1:
+        held.append("1 file that is not an image")
+    elif listing.not_images:
+        held.append(f"{listing.not_images} files that are not images")
     if listing.hidden:
         held.append(f"{_count(listing.hidden, 'hidden or system file')} (left out)")
     if listing.skipped:
@@ -182,6 +186,9 @@ class Analyzer:
             listing = list_volume(root)
         except VolumeGone as exc:
             return self._finish(summary, "interrupted", str(exc))
+        # Each case's specimen details (its folder's specimen.txt, else the folder name), so the
+        # report and the exports can file the results under them (never raises for the stick).
+        record_cases(self.store, scan_id, listing_case_details(listing))
         total = len(listing.images) + len(listing.skipped)
         if not listing.images:
             summary.found_nothing = True

@@ -15,6 +15,7 @@ from appliance.decision import Decision, case_verdict  # noqa: E402
 from appliance.report import RESEARCH_ONLY, ReportError, write_scan_report  # noqa: E402
 from appliance.report.pdf import fonts  # noqa: E402
 from appliance.store import NotFound, Store  # noqa: E402
+from appliance.values import TileMap  # noqa: E402
 from tests.conftest import start_test_scan  # noqa: E402
 
 MODEL_SHA = "3f2a9c0d5b7e41a8" + "9" * 48
@@ -86,14 +87,15 @@ def test_report_carries_everything_a_reader_needs(store: Store, tmp_path: Path) 
         "case1",
         "malignant",
         0.873,
-        # The layout appliance.inference's TileMap.to_dict() writes.
-        tiles={
-            "tile_size": 224,
-            "stride": 224,
-            "origins": [[0, 0], [224, 0], [0, 224]],
-            "probabilities": [0.9, 0.75, 0.1],
-            "skipped_background": 4,
-        },
+        tiles=TileMap(
+            tile_size=224,
+            stride=224,
+            image_width=672,
+            image_height=448,
+            origins=((0, 0), (224, 0), (0, 224)),
+            probabilities=(0.9, 0.75, 0.1),
+            skipped_background=3,
+        ).to_dict(),
     )
     ok(store, scan_id, "case2/c.png", "case2", "indeterminate", 0.5)
     ok(store, scan_id, "case2/no-thumb.png", "case2", "benign", 0.2, thumbnail=None)
@@ -127,7 +129,7 @@ def test_report_carries_everything_a_reader_needs(store: Store, tmp_path: Path) 
     assert MODEL_SHA in first and "breakhis-mobilenet version 1.2.0" in first
     assert "LAB_STICK" in first and "ai_edge_litert" in first
     assert "INTERRUPTED" in first and "The stick was removed." in first
-    assert "malignant at or above 0.700" in first
+    assert "benign below 0.30, malignant from 0.70" in first  # the card's precision
 
     # The case summary says the same as the decision rules do for these rows.
     images = store.images(scan_id)
@@ -143,12 +145,14 @@ def test_report_carries_everything_a_reader_needs(store: Store, tmp_path: Path) 
     assert "overridden to " + Decision.INDETERMINATE.wording in whole
     assert "p(malignant) = 0.873" in whole  # the AI result stays visible beside the review
     assert "tiles: 3 (2 " in whole and "threshold 0.70" in whole
-    assert "4 background tiles skipped" in whole
+    assert "3 background tiles skipped" in whole
     assert "The file is not a readable image." in whole
     assert "no image" in whole
-    # Real thumbnails are embedded: one per image that has one.
+    # Real thumbnails are embedded, one per image that has one, and the tiled image's map with
+    # its legend's three swatches (malignant, indeterminate, benign).
     embedded = sum(len(page.images) for page in pypdf.PdfReader(out).pages)
-    assert embedded == sum(1 for i in images if i.thumbnail)
+    assert embedded == sum(1 for i in images if i.thumbnail) + 1 + 3
+    assert "Tile map" in whole and "Malignant: p ≥ 0.70 — 2 tiles" in whole
     assert any(e.event == "report_written" for e in store.audit_log())
 
 

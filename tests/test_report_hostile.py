@@ -15,6 +15,7 @@ pypdf = pytest.importorskip("pypdf")
 
 from appliance.report import RESEARCH_ONLY, write_scan_report  # noqa: E402
 from appliance.store import ImageRecord, ReviewRecord, ScanRecord  # noqa: E402
+from appliance.values import ScanRules, Thresholds  # noqa: E402
 
 NON_UTF8 = b"caf\xe9/\xff\xfe-scan.png".decode("utf-8", "surrogateescape")
 LONG_FOLDER = "/".join(["d" * 60] * 68)  # about 4 KB of folders
@@ -51,7 +52,7 @@ def _image(number: int, path: str, case: str, *, error: str | None = None) -> Im
 
 @dataclass
 class FakeStore:
-    """The four things the report reads from a store, with records given as they are."""
+    """What the report reads from a store, with records given as they are."""
 
     scan_record: ScanRecord
     records: list[ImageRecord]
@@ -70,6 +71,9 @@ class FakeStore:
     def audit(self, action: str, **details: object) -> None:
         self.audited.append(action)
 
+    def _rows(self, sql: str, params: tuple) -> list[dict]:
+        return []  # no case details recorded (appliance.store.cases reads through this)
+
 
 def _scan(label: str, volume_path: str, message: str | None = None) -> ScanRecord:
     return ScanRecord(
@@ -86,7 +90,7 @@ def _scan(label: str, volume_path: str, message: str | None = None) -> ScanRecor
         model_version="1",
         model_sha256="0" * 64,
         backend="litert",
-        thresholds={"benign_below": 0.3, "malignant_at": 0.7},
+        rules=ScanRules(Thresholds(operating_point=0.5, benign_below=0.3, malignant_at=0.7)),
     )
 
 

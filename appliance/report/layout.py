@@ -68,6 +68,14 @@ def fonts() -> Fonts:
         try:
             pdfmetrics.registerFont(TTFont(f"Appliance-{stem}", regular))
             pdfmetrics.registerFont(TTFont(f"Appliance-{stem}-Bold", bold))
+            # So <b> in a paragraph switches to the bold face (italic stays upright).
+            pdfmetrics.registerFontFamily(
+                f"Appliance-{stem}",
+                normal=f"Appliance-{stem}",
+                bold=f"Appliance-{stem}-Bold",
+                italic=f"Appliance-{stem}",
+                boldItalic=f"Appliance-{stem}-Bold",
+            )
         except Exception as exc:  # a broken font file must not stop the report
             log.warning("cannot use font %s: %s", regular, exc)
             continue
@@ -149,6 +157,7 @@ class Styles:
             spaceBefore=8,
             spaceAfter=4,
         )
+        self.problem = ParagraphStyle("problem", parent=self.small, textColor=RED)
         self.warning = ParagraphStyle(
             "warning",
             parent=base,

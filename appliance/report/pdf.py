@@ -1,9 +1,11 @@
 """A scan's PDF report, built from the database alone (the stick may be long gone).
 
 This module puts the report together; its parts have one job each: :mod:`~appliance.report.layout`
-(fonts, page decoration, styles), :mod:`~appliance.report.words` (what is said, escaped),
-:mod:`~appliance.report.tables` (the tables) and :mod:`~appliance.report.writing` (the file
-appears whole or not at all).
+(fonts, page decoration, styles), :mod:`~appliance.report.contents` (the scan, read once, cases
+in natural order), :mod:`~appliance.report.words` (what is said, escaped),
+:mod:`~appliance.report.tables` (the tables), :mod:`~appliance.report.tilemap` (maps of tiled
+images), :mod:`~appliance.report.signoff` (the block a person signs) and
+:mod:`~appliance.report.writing` (the file appears whole or not at all).
 """
 
 from __future__ import annotations
@@ -15,10 +17,20 @@ from functools import partial
 from pathlib import Path
 
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import cm
 from reportlab.pdfgen import canvas
-from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
+from reportlab.platypus import (
+    CondPageBreak,
+    Flowable,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+)
 
+from appliance.decision import SEVERITY
 from appliance.report.conditions import condition_rows, condition_warnings, report_time_note
+from appliance.report.contents import ScanContents, ScanSource, load_contents
 from appliance.report.layout import (
     MARGIN_BOTTOM,
     MARGIN_TOP,
@@ -29,28 +41,26 @@ from appliance.report.layout import (
     Styles,
     fonts,
 )
-from appliance.report.tables import (
-    case_table,
-    group_by_case,
-    info_table,
-    summary_table,
-    verdicts_for,
-)
+from appliance.report.signoff import signoff_block
+from appliance.report.tables import case_table, info_table, summary_table
+from appliance.report.tilemap import MAP_BOX, has_tile_map
 from appliance.report.words import (
     CASE_CHARS,
+    NAME_CHARS,
     PATH_CHARS,
     RESEARCH_ONLY,
     STATUS_WORDS,
-    describe_thresholds,
-    scope_words,
+    specimen_words,
     text,
     when,
 )
 from appliance.report.writing import ReportError, atomic_output
-from appliance.store import ImageRecord, ReviewRecord, ScanRecord, Store
+from appliance.store.cases import SIDECAR_NAME
 from appliance.text import display_text
 
 log = logging.getLogger(__name__)
+
+CASE_START = 7 * cm  # room a case needs at the foot of a page to start there
 
 __all__ = ["RESEARCH_ONLY", "ReportError", "build_story", "fonts", "write_scan_report"]
 
@@ -58,17 +68,11 @@ __all__ = ["RESEARCH_ONLY", "ReportError", "build_story", "fonts", "write_scan_r
 # -- the report ----------------------------------------------------------------------------------
 
 
-def build_story(
-    scan: ScanRecord,
-    images: list[ImageRecord],
-    reviews: dict[int, ReviewRecord],
-    *,
-    device: str,
-    f: Fonts,
-) -> list[Flowable]:
+def build_story(contents: ScanContents, *, device: str, f: Fonts) -> list[Flowable]:
+    """The report's flowables: the scan's facts, the summary per case, each case's specimen and
+    images (with tile maps), then the sign-off block."""
     st = Styles(f)
-    cases = group_by_case(images)
-    verdicts = verdicts_for(cases)
+    scan = contents.scan
     story: list[Flowable] = [
         Paragraph(f"Scan report — scan #{scan.id}", st.title),
         Paragraph(
@@ -85,81 +89,84 @@ def build_story(
     for warning in condition_warnings(scan):
         story.append(Paragraph(text(warning), st.warning))
     story.append(Spacer(1, 4))
-    n_reviewed = sum(1 for i in images if i.id in reviews)
-    story.append(
-        info_table(
-            [
-                (
-                    "Report made on",
-                    text(f"{device}, {when(datetime.now(UTC).isoformat())}{report_time_note()}"),
-                ),
-                ("Scanned on device", text(scan.device or "not recorded")),
-                ("Scan started", text(when(scan.started_at))),
-                ("Scan finished", text(when(scan.finished_at))),
-                (
-                    "Scan status",
-                    f"<b>{text(scan.status)}</b>"
-                    + (f" — {text(scan.message)}" if scan.message else ""),
-                ),
-                ("Source", text(scan.source)),
-                ("Volume label", text(scan.volume_label or "none", CASE_CHARS)),
-                ("Volume path", text(scan.volume_path or "not recorded", PATH_CHARS)),
-                ("Model", text(f"{scan.model_name} version {scan.model_version}")),
-                ("Model sha256", text(scan.model_sha256)),
-                ("Inference backend", text(scan.backend or "not recorded")),
-                ("Thresholds", text(describe_thresholds(scan.thresholds))),
-                ("Scope gate", text(scope_words(scan.thresholds), None)),
-                *((name, text(value)) for name, value in condition_rows(scan)),
-                (
-                    "Images",
-                    text(
-                        f"{scan.n_images} in {len(cases)} case(s); {scan.n_errors} could not be"
-                        f" analysed; {n_reviewed} reviewed by a person"
-                    ),
-                ),
-            ],
-            st,
-        )
-    )
+    story.append(info_table(scan_facts(contents, device), st))
     story.append(Paragraph("Summary per case", st.h2))
-    if not verdicts:
+    if not contents.cases:
         story.append(Paragraph("No images were recorded in this scan.", st.body))
     else:
-        overridden: dict[str, int] = {}
-        reviewed: dict[str, int] = {}
-        for case, case_images in cases.items():
-            case_reviews = [reviews[i.id] for i in case_images if i.id in reviews]
-            reviewed[case] = len(case_reviews)
-            overridden[case] = sum(1 for r in case_reviews if not r.agreed)
-        story.append(summary_table(verdicts, overridden, reviewed, st))
+        story.append(summary_table(contents, st))
         story.append(
             Paragraph(
-                "A case takes the most serious result among its images: malignant, then"
-                " indeterminate, then unassessable, then benign. The verdict is the AI's;"
+                "A case takes the most serious result among its images: "
+                + ", then ".join(d.value for d in SEVERITY)
+                + ". The verdict is the AI's;"
                 " human reviews are shown beside the AI result and do not replace it.",
                 st.small,
             )
         )
-    for verdict in verdicts:
+    for case in contents.cases:
+        verdict = case.verdict
         heading = Paragraph(
             f"Case: {text(verdict.case, CASE_CHARS)} — {text(verdict.decision.wording)}", st.h2
         )
-        table = case_table(cases[verdict.case], reviews, scan.thresholds, st, f.unicode)
-        story.append(KeepTogether([heading, Spacer(1, 2)]))
-        story.append(table)
+        about = [Paragraph(specimen_words(case.details), st.cell)]
+        about += [
+            Paragraph(f"{SIDECAR_NAME}: {text(problem)}", st.problem)
+            for problem in case.details.problems
+        ]
+        table = case_table(case.images, contents.reviews, contents.thresholds, st, f.unicode)
+        # A new page unless the heading, the specimen lines and the table's first rows fit:
+        # never a heading alone at the foot of a page, never half a page left blank.
+        first = case.images[0]
+        room = CASE_START + (MAP_BOX if has_tile_map(first.tiles, contents.thresholds) else 0)
+        story += [CondPageBreak(room), KeepTogether([heading, *about]), Spacer(1, 3), table]
+    story.append(signoff_block(contents, st))
     return story
 
 
-def write_scan_report(store: Store, scan_id: int, path: Path, *, device: str) -> Path:
+def scan_facts(contents: ScanContents, device: str) -> list[tuple[str, str]]:
+    """The first page's table: where, when, with what model and rules (markup-safe values)."""
+    scan = contents.scan
+    return [
+        (
+            "Report made on",
+            text(f"{device}, {when(datetime.now(UTC).isoformat())}{report_time_note()}"),
+        ),
+        ("Scanned on device", text(scan.device or "not recorded")),
+        ("Scan started", text(when(scan.started_at))),
+        ("Scan finished", text(when(scan.finished_at))),
+        (
+            "Scan status",
+            f"<b>{text(scan.status)}</b>" + (f" — {text(scan.message)}" if scan.message else ""),
+        ),
+        ("Source", text(scan.source)),
+        ("Volume label", text(scan.volume_label or "none", CASE_CHARS)),
+        ("Volume path", text(scan.volume_path or "not recorded", PATH_CHARS)),
+        ("Model", text(f"{scan.model_name} version {scan.model_version}")),
+        ("Model sha256", text(scan.model_sha256)),
+        ("Inference backend", text(scan.backend or "not recorded")),
+        ("Thresholds", text(scan.rules.describe())),
+        ("Scope gate", text(scan.rules.describe_scope(), None)),
+        *((name, text(value)) for name, value in condition_rows(scan)),
+        (
+            "Images",
+            text(
+                f"{scan.n_images} in {len(contents.cases)} case(s); {scan.n_errors} could not be"
+                f" analysed; {contents.n_reviewed} reviewed by a person"
+            ),
+        ),
+    ]
+
+
+def write_scan_report(store: ScanSource, scan_id: int, path: Path, *, device: str) -> Path:
     """Write the PDF report of one scan to ``path`` and return it.
 
     Everything comes from the database. The PDF is written beside ``path`` and renamed into place
     when complete, so a removed stick or full disk never leaves a half report under the real name.
     """
     path = Path(path)
-    scan = store.scan(scan_id)
-    images = store.images(scan_id)
-    reviews = store.latest_reviews(scan_id)
+    contents = load_contents(store, scan_id, shown=lambda i: display_text(i.path, NAME_CHARS))
+    scan = contents.scan
     f = fonts()
     decor = PageDecor(
         model=f"{scan.model_name} version {scan.model_version}",
@@ -170,7 +177,7 @@ def write_scan_report(store: Store, scan_id: int, path: Path, *, device: str) ->
     )
     try:
         with atomic_output(path) as part:
-            story = build_story(scan, images, reviews, device=device, f=f)
+            story = build_story(contents, device=device, f=f)
             doc = SimpleDocTemplate(
                 str(part),
                 pagesize=A4,

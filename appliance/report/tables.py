@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from PIL import Image as PILImage
@@ -17,18 +17,20 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Image, Paragraph, Table, TableStyle
 
-from appliance.decision import CaseVerdict, Decision, case_verdict
+from appliance.decision import Decision
+from appliance.report.contents import ScanContents
 from appliance.report.layout import FRAME_W, THUMB, Styles
+from appliance.report.tilemap import tile_map_flowable
 from appliance.report.words import (
     CASE_CHARS,
-    NAME_CHARS,
     PATH_CHARS,
     ai_words,
     review_words,
+    specimen_cell,
     text,
 )
 from appliance.store import ImageRecord, ReviewRecord
-from appliance.text import display_text
+from appliance.values import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -76,44 +78,51 @@ def info_table(rows: Iterable[tuple[str, str]], st: Styles) -> Table:
     return table
 
 
-def summary_table(
-    verdicts: list[CaseVerdict], overridden: dict[str, int], reviewed: dict[str, int], st: Styles
-) -> Table:
-    head = ["Case", "Verdict", "Images", "Explanation"]
+def summary_table(contents: ScanContents, st: Styles) -> Table:
+    """One row per case: its specimen, the AI's verdict, how many images, and why."""
+    head = ["Case", "Specimen", "Verdict", "Images", "Explanation"]
     data: list[list[Any]] = [[Paragraph(f"<b>{h}</b>", st.cell) for h in head]]
     style = list(GRID_STYLE)
-    for row, verdict in enumerate(verdicts, start=1):
+    for row, case in enumerate(contents.cases, start=1):
+        verdict = case.verdict
         explanation = text(verdict.explanation())
-        if reviewed.get(verdict.case):
+        reviews = [r for image in case.images if (r := contents.review(image)) is not None]
+        if reviews:
+            overridden = sum(1 for r in reviews if not r.agreed)
             explanation += (
-                f"<br/>Human review: {reviewed[verdict.case]} image(s) reviewed,"
-                f" {overridden.get(verdict.case, 0)} overridden (see the table for the case)."
+                f"<br/>Human review: {len(reviews)} image(s) reviewed,"
+                f" {overridden} overridden (see the table for the case)."
             )
         data.append(
             [
                 Paragraph(text(verdict.case, CASE_CHARS), st.cell),
+                Paragraph(specimen_cell(case.details), st.cell),
                 Paragraph(f"<b>{text(verdict.decision.wording)}</b>", st.cell),
                 Paragraph(str(verdict.n_images), st.cell),
                 Paragraph(explanation, st.cell),
             ]
         )
-        style.append(("BACKGROUND", (1, row), (1, row), DECISION_TINT[verdict.decision]))
-    table = Table(data, colWidths=[3.2 * cm, 3.6 * cm, 1.6 * cm, 9.0 * cm], repeatRows=1)
+        style.append(("BACKGROUND", (2, row), (2, row), DECISION_TINT[verdict.decision]))
+    widths = [3.0 * cm, 3.0 * cm, 2.8 * cm, 1.6 * cm, FRAME_W - 10.4 * cm]
+    table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle(style))
     return table
 
 
 def case_table(
-    images: list[ImageRecord],
+    images: Sequence[ImageRecord],
     reviews: dict[int, ReviewRecord],
-    thresholds: dict[str, Any],
+    thresholds: Thresholds | None,
     st: Styles,
     unicode: bool,
 ) -> Table:
+    """One row per image: thumbnail, file, AI result, human review; a tiled image's row is
+    followed by its tile map across the table's width."""
     head = ["Image", "File (on the stick)", "AI result", "Human review"]
     data: list[list[Any]] = [[Paragraph(f"<b>{h}</b>", st.cell) for h in head]]
     style = list(GRID_STYLE)
-    for row, image in enumerate(images, start=1):
+    for image in images:
+        row = len(data)
         data.append(
             [
                 thumbnail_flowable(image.thumbnail, st.small),
@@ -123,25 +132,11 @@ def case_table(
             ]
         )
         style.append(("BACKGROUND", (2, row), (2, row), DECISION_TINT[image.effective_decision]))
+        tile_map = tile_map_flowable(image.tiles, thresholds, image.thumbnail, st, unicode=unicode)
+        if tile_map is not None:
+            data.append([tile_map, "", "", ""])
+            style.append(("SPAN", (0, row + 1), (-1, row + 1)))
+            style.append(("NOSPLIT", (0, row), (-1, row + 1)))  # the map stays with its image
     table = Table(data, colWidths=[2.5 * cm, 5.3 * cm, 4.2 * cm, 5.4 * cm], repeatRows=1)
     table.setStyle(TableStyle(style))
     return table
-
-
-def group_by_case(images: list[ImageRecord]) -> dict[str, list[ImageRecord]]:
-    cases: dict[str, list[ImageRecord]] = {}
-    for image in images:
-        cases.setdefault(image.case, []).append(image)
-    return cases
-
-
-def verdicts_for(cases: dict[str, list[ImageRecord]]) -> list[CaseVerdict]:
-    """Case verdicts from the AI results (read errors count as unassessable, never dropped)."""
-    return [
-        case_verdict(
-            case,
-            [(display_text(i.path, NAME_CHARS), i.effective_decision, i.p_malignant) for i in rows],
-        )
-        for case, rows in cases.items()
-    ]
-

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from typing import Any
 from xml.sax.saxutils import escape
 
+from appliance.decision import decide
 from appliance.store import ImageRecord, ReviewRecord
+from appliance.store.cases import SIDECAR, SIDECAR_NAME, CaseDetails
 from appliance.text import display_text
-from appliance.values import Decision
+from appliance.values import Decision, Thresholds, TileMap
 
 RESEARCH_ONLY = "For research use only — not for diagnostic use"
 
@@ -68,77 +69,28 @@ def note_lines(value: object, max_len: int = NOTE_CHARS, max_lines: int = 8) -> 
     return "<br/>".join(text(part, each) for part in parts)
 
 
-def describe_thresholds(thresholds: dict[str, Any]) -> str:
-    names = {
-        "benign_below": "benign below",
-        "malignant_at": "malignant at or above",
-        "operating_point": "operating point",
-        "allowed_range": "admin may set within",
-    }
-    parts = []
-    for key, value in thresholds.items():
-        if key == "scope":  # shown in its own row (scope_words)
-            continue
-        if isinstance(value, float):
-            value = f"{value:.3f}"
-        elif isinstance(value, list | tuple):
-            value = "–".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in value)
-        parts.append(f"{names.get(key, key.replace('_', ' '))} {value}")
-    return "; ".join(parts) or "not recorded"
+def probability(p: float, thresholds: Thresholds | None) -> str:
+    """A probability shown beside cut-offs, at the card's precision (:meth:`Thresholds.show`);
+    three decimals when the scan recorded no cut-offs."""
+    return thresholds.show(p) if thresholds is not None else f"{p:.3f}"
 
 
-def scope_words(thresholds: dict[str, Any]) -> str:
-    """The scope gate's limits the scan ran with: what an image had to be to get an answer."""
-    lines = thresholds.get("scope")
-    if not lines:
-        return "none recorded (only images too small were refused)"
-    return "; ".join(f"{what}: {limit}" for what, limit in lines)
-
-
-def tile_probabilities(tiles: Any) -> list[float] | None:
-    """The per-tile malignant probabilities in a stored tile map, whatever its layout.
-
-    Accepts a list (or grid of lists) of numbers, a list of ``{"p": ...}`` / ``{"p_malignant":
-    ...}`` items, or a dict holding one of those under ``tiles`` / ``probabilities`` / ``p`` /
-    ``grid``. ``None`` entries (tiles skipped as background) are not counted.
-    """
-    if isinstance(tiles, dict):
-        for key in ("tiles", "probabilities", "p", "grid", "map"):
-            if key in tiles:
-                return tile_probabilities(tiles[key])
+def describe_tiles(
+    tiles: TileMap | None, thresholds: Thresholds | None, *, unicode: bool
+) -> str | None:
+    """A tile map in words: how many tissue tiles, how many of them malignant by the scan's own
+    cut-offs (:func:`appliance.decision.decide`, as the map in the GUI colours them)."""
+    if tiles is None or not tiles.probabilities:
         return None
-    if not isinstance(tiles, list | tuple):
-        return None
-    found: list[float] = []
-    for item in tiles:
-        if isinstance(item, bool) or item is None:
-            continue
-        if isinstance(item, int | float):
-            found.append(float(item))
-        elif isinstance(item, dict):
-            p = item.get("p", item.get("p_malignant"))
-            if isinstance(p, int | float):
-                found.append(float(p))
-        elif isinstance(item, list | tuple):
-            found.extend(tile_probabilities(list(item)) or [])
-    return found
-
-
-def describe_tiles(tiles: Any, thresholds: dict[str, Any], *, unicode: bool) -> str | None:
-    probabilities = tile_probabilities(tiles)
-    if not probabilities:
-        return None
-    cut = tiles.get("threshold") if isinstance(tiles, dict) else None
-    if not isinstance(cut, int | float):
-        cut = thresholds.get("malignant_at")
-    if not isinstance(cut, int | float):
-        return f"tiles: {len(probabilities)}"
-    over = sum(p >= cut for p in probabilities)
-    sign = "≥" if unicode else ">="
-    words = f"tiles: {len(probabilities)} ({over} {sign} threshold {cut:.2f})"
-    skipped = tiles.get("skipped_background") if isinstance(tiles, dict) else None
-    if isinstance(skipped, int) and skipped > 0:
-        words += f"; {skipped} background tiles skipped"
+    words = f"tiles: {len(tiles.probabilities)}"
+    if thresholds is not None:
+        over = sum(decide(p, thresholds) is Decision.MALIGNANT for p in tiles.probabilities)
+        sign = "≥" if unicode else ">="
+        words += f" ({over} {sign} threshold {thresholds.show(thresholds.malignant_at)})"
+    if tiles.skipped_background > 0:
+        words += f"; {tiles.skipped_background} background tiles skipped"
+    if tiles.out_of_scope:
+        words += f"; {len(tiles.out_of_scope)} tissue tiles outside the model's scope"
     return words
 
 
@@ -160,7 +112,7 @@ def review_words(review: ReviewRecord | None) -> str:
     return "<br/>".join(parts)
 
 
-def ai_words(image: ImageRecord, thresholds: dict[str, Any], unicode: bool) -> str:
+def ai_words(image: ImageRecord, thresholds: Thresholds | None, unicode: bool) -> str:
     if image.status != "ok":
         return (
             f"<b>{text(Decision.UNASSESSABLE.wording)}</b><br/>"
@@ -176,3 +128,25 @@ def ai_words(image: ImageRecord, thresholds: dict[str, Any], unicode: bool) -> s
     if image.reused_from is not None:
         lines.append(f"same file and model as image #{image.reused_from}: result reused")
     return "<br/>".join(lines)
+
+
+def specimen_cell(details: CaseDetails) -> str:
+    """A case's specimen in a narrow cell: its id and accession, or that only the folder is
+    known (markup-safe)."""
+    if details.source != SIDECAR:
+        return "<i>folder name only</i>"
+    lines = [text(details.specimen_label, CASE_CHARS)]
+    if details.accession:
+        lines.append(f"Accession {text(details.accession, CASE_CHARS)}")
+    return "<br/>".join(lines)
+
+
+def specimen_words(details: CaseDetails) -> str:
+    """Everything known about a case's specimen, and where it came from (markup-safe)."""
+    if details.source != SIDECAR:
+        return (
+            f"Specimen: no {SIDECAR_NAME} in the case folder; the case is known only by its"
+            f" folder name, “{text(details.case, CASE_CHARS)}”."
+        )
+    fields = " · ".join(f"{label}: <b>{text(value)}</b>" for label, value in details.fields())
+    return f"{fields or 'no fields given'} <i>(from {SIDECAR_NAME} in the case folder)</i>"

@@ -195,11 +195,36 @@ _V4 = (
     _no_replace("audit", "the audit log"),
 )
 
+# Schema 5 (issue 12): each case's specimen details as the scan found them, from a sidecar file
+# in the case's folder (appliance.ingest.sidecar) or, without one, only the folder name
+# (source 'folder'). One row per case per scan; append-only like every result. A new table, so
+# the scans trigger of schema 4 stays as it is. See appliance.store.cases.
+_V5 = (
+    """CREATE TABLE case_details (
+        id INTEGER PRIMARY KEY,
+        scan_id INTEGER NOT NULL REFERENCES scans(id),
+        case_name TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('sidecar', 'folder')),
+        accession TEXT,
+        specimen TEXT,
+        specimen_type TEXT,
+        body_site TEXT,
+        collected TEXT,
+        note TEXT,
+        problems_json TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL,
+        UNIQUE (scan_id, case_name)
+    )""",
+    *_append_only("case_details", "the case details"),
+    _no_replace("case_details", "the case details"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "scans, images, reviews, audit", _V1),
     Migration(2, "settings", _V2),
     Migration(3, "scan conditions: clock believable, throttling", _V3),
     Migration(4, "lossless names, result fingerprints, scan owners, append-only scans", _V4),
+    Migration(5, "case details: specimen and accession from the stick", _V5),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
