@@ -11,7 +11,7 @@ A thin Qt shell over :class:`~appliance.controller.Controller`, which holds what
 * a problem is shown in words (:mod:`appliance.problems`), never as a stack trace.
 
 The home screen's traffic is in :mod:`appliance.gui.scan_flow`, one image's in
-:mod:`appliance.gui.result_flow`.
+:mod:`appliance.gui.result_flow`, the admin corner's in :mod:`appliance.gui.admin_flow`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from appliance.controller import Controller
 from appliance.errors import ApplianceError
 from appliance.gui import style
 from appliance.gui.about_view import AboutPage
+from appliance.gui.admin_flow import AdminFlow
 from appliance.gui.admin_view import AdminPage
 from appliance.gui.conditions_strip import REFRESH_MS, ConditionsStrip, sample_conditions
 from appliance.gui.history_view import HistoryPage
@@ -45,7 +46,6 @@ from appliance.gui.state_views import ProblemView, ScanView, WaitingView
 from appliance.gui.widgets import Banner, button, label
 from appliance.gui.workers import Background
 from appliance.problems import Problem, classify
-from appliance.settings import SettingSaved
 
 log = logging.getLogger(__name__)
 TOAST_MS = 30_000
@@ -106,7 +106,11 @@ class MainWindow(QMainWindow):
         for page in (self.home, self.past, self.result, self.history, self.about, self.admin,
                      self.operator_page):  # fmt: skip
             self.pages.addWidget(page)
-        self.scans, self.results = ScanFlow(self), ResultFlow(self)
+        self.scans, self.results, self.admin_flow = (
+            ScanFlow(self),
+            ResultFlow(self),
+            AdminFlow(self),
+        )
         self._connect()
         self.waiting.set_source(watcher.description)
 
@@ -130,40 +134,10 @@ class MainWindow(QMainWindow):
         return row
 
     def _connect(self) -> None:
-        scans, results, review = self.scans, self.results, self.result.review
         self.problem_view.retry.connect(self.start)
-        self.watcher.inserted.connect(scans.on_inserted)
-        self.watcher.removed.connect(scans.on_removed)
-        for view in (self.live, self.past):
-            view.image_chosen.connect(lambda image_id, v=view: results.open_image(image_id, v))
-            view.export_requested.connect(lambda v=view: scans.export_pdf(v, to_stick=False))
-            view.copy_requested.connect(lambda v=view: scans.export_pdf(v, to_stick=True))
-        self.live.cancel_requested.connect(scans.cancel_scan)
-        self.live.next_stick_requested.connect(scans.scan_next)
-        self.result.back.connect(results.back)
-        self.result.previous.connect(lambda: results.step(-1))
-        self.result.next.connect(lambda: results.step(1))
-        review.agree_requested.connect(
-            lambda note: results.review_current(agreed=True, corrected=None, note=note)
-        )
-        review.override_requested.connect(
-            lambda fix, note: results.review_current(agreed=False, corrected=fix, note=note)
-        )
-        review.operator_requested.connect(lambda: results.ask_operator(None))
-        self.history.search_requested.connect(scans.search_history)
-        self.history.opened.connect(scans.reopen_scan)
-        self.operator_page.chosen.connect(results.operator_chosen)
-        self.operator_page.cancelled.connect(results.operator_cancelled)
-        self.admin.audit.connect(self._admin_audit)
-        self.admin.save_thresholds.connect(
-            lambda b, m: self._admin_save(lambda: self.controller.save_thresholds(b, m))
-        )
-        self.admin.save_device_name.connect(
-            lambda name: self._admin_save(lambda: self.controller.save_device_name(name))
-        )
-        self.admin.save_kiosk.connect(
-            lambda on: self._admin_save(lambda: self.controller.save_kiosk(on))
-        )
+        self.scans.connect()
+        self.results.connect()
+        self.admin_flow.connect()
         QShortcut(QKeySequence("Ctrl+Q"), self, activated=self.close)
 
     # -- what other modules use ----------------------------------------------------------------
@@ -265,31 +239,6 @@ class MainWindow(QMainWindow):
     def _show_problem(self, found: Problem, can_retry: bool = False) -> None:
         self.problem_view.show_problem(found, can_retry)
         self.home.setCurrentWidget(self.problem_view)
-
-    # -- admin ---------------------------------------------------------------------------------
-
-    def _admin_audit(self, event: str) -> None:
-        self.run(lambda: self.controller.audit_admin(event), lambda _r: None, lambda _e: None)
-        if event == "admin_unlocked":
-            self.admin.load(self.session)
-
-    def _admin_save(self, save) -> None:
-        """Save a setting under the signed-in person's name (asked for first when unknown)."""
-        if not self.controller.operator:
-            self.results.ask_operator(lambda: self._show_admin_then(save))
-            return
-
-        def saved(result: SettingSaved) -> None:
-            self.banner.set_model(self.session.card, self.session.device_name)
-            if "kiosk" in result.changed:
-                self.apply_kiosk(self.session.kiosk)
-            self.admin.show_result(result.message, False)
-
-        self.run(save, saved, lambda exc: self.admin.show_result(self.refusal(exc), True))
-
-    def _show_admin_then(self, save) -> None:
-        self.pages.setCurrentWidget(self.admin)
-        self._admin_save(save)
 
     # -- window --------------------------------------------------------------------------------
 

@@ -42,6 +42,21 @@ class ResultFlow(QObject):
         self._after_operator: Callable[[], None] | None = None
         self._operator_return = None
 
+    def connect(self) -> None:
+        w, review = self.w, self.w.result.review
+        w.result.back.connect(self.back)
+        w.result.previous.connect(lambda: self.step(-1))
+        w.result.next.connect(lambda: self.step(1))
+        review.agree_requested.connect(
+            lambda note: self.review_current(agreed=True, corrected=None, note=note)
+        )
+        review.override_requested.connect(
+            lambda fix, note: self.review_current(agreed=False, corrected=fix, note=note)
+        )
+        review.operator_requested.connect(lambda: self.ask_operator(None))
+        w.operator_page.chosen.connect(self.operator_chosen)
+        w.operator_page.cancelled.connect(self.operator_cancelled)
+
     # -- one image -----------------------------------------------------------------------------
 
     def open_image(self, image_id: int, origin: ScanView) -> None:

@@ -33,6 +33,19 @@ class ScanFlow(QObject):
         self.worker: ScanWorker | None = None
         self.scan_records: dict[int, ScanRecord] = {}  # ScanRecord by id, as last loaded
 
+    def connect(self) -> None:
+        w = self.w
+        w.watcher.inserted.connect(self.on_inserted)
+        w.watcher.removed.connect(self.on_removed)
+        for view in (w.live, w.past):
+            view.image_chosen.connect(lambda image_id, v=view: w.results.open_image(image_id, v))
+            view.export_requested.connect(lambda v=view: self.export_pdf(v, to_stick=False))
+            view.copy_requested.connect(lambda v=view: self.export_pdf(v, to_stick=True))
+        w.live.cancel_requested.connect(self.cancel_scan)
+        w.live.next_stick_requested.connect(self.scan_next)
+        w.history.search_requested.connect(self.search_history)
+        w.history.opened.connect(self.reopen_scan)
+
     # -- sticks and scans ----------------------------------------------------------------------
 
     def on_inserted(self, volume: Volume) -> None:
