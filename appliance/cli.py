@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from appliance import __version__
+from appliance.cli_output import print_scan_table, scan_json, scan_record_json
 from appliance.config import Config, load_config
 from appliance.errors import ApplianceError
 from appliance.model_cli import add_model_parser, cmd_model
@@ -194,9 +195,9 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
             )
         card = analyzer.card
         if args.format == "json":
-            print(json.dumps(_scan_json(summary, card, config, report_path), indent=2))
+            print(json.dumps(scan_json(summary, card, config, report_path), indent=2))
         else:
-            _print_scan_table(summary, card, config, report_path)
+            print_scan_table(summary, card, config, report_path)
     return EXIT_NOTHING_FOUND if summary.found_nothing else EXIT_OK
 
 
@@ -255,7 +256,7 @@ def _watch_one(analyzer, volume, config: Config, reports: Path) -> None:
         )
         return
     path = _watch_report(analyzer, summary.scan_id, reports)
-    _print_scan_table(summary, analyzer.card, config, path)
+    print_scan_table(summary, analyzer.card, config, path)
 
 
 def _watch_report(analyzer, scan_id: int, reports: Path) -> Path | None:
@@ -283,7 +284,7 @@ def cmd_history(args: argparse.Namespace, config: Config) -> int:
     with Store.open(config.database) as store:
         scans = store.scans(search=args.search, decision=args.decision, limit=args.limit)
         if args.format == "json":
-            print(json.dumps([_scan_record_json(s) for s in scans], indent=2))
+            print(json.dumps([scan_record_json(s) for s in scans], indent=2))
             return EXIT_OK
         if not scans:
             print(f"no scans in {config.database}")
@@ -451,69 +452,6 @@ class _ProgressLine:
         if self.interactive and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def _scan_json(summary, card, config: Config, report_path: Path | None) -> dict:
-    return {
-        "model": {"name": card.name, "version": card.version, "sha256": card.sha256},
-        "notice": RESEARCH_ONLY,
-        "scan_id": summary.scan_id,
-        "status": summary.status,
-        "message": summary.message,
-        "database": str(Path(config.database).resolve()),
-        "report": str(report_path.resolve()) if report_path else None,
-        "images": [o.to_json() for o in summary.outcomes],
-        "cases": [
-            {
-                "case": v.case,
-                "decision": v.decision.value,
-                "counts": v.counts,
-                "evidence": list(v.evidence),
-                "explanation": v.explanation(),
-            }
-            for v in summary.cases
-        ],
-    }
-
-
-def _scan_record_json(record) -> dict:
-    return {
-        "scan_id": record.id,
-        "started_at": record.started_at,
-        "status": record.status,
-        "stick": record.volume_label,
-        "images": record.n_images,
-        "errors": record.n_errors,
-        "model_sha256": record.model_sha256,
-    }
-
-
-def _print_scan_table(summary, card, config: Config, report_path: Path | None) -> None:
-    print(f"{RESEARCH_ONLY}.")
-    print(
-        f"model {card.name} {card.version} (sha256 {card.sha256[:16]}…)"
-        f"   scan {summary.scan_id}: {summary.status}"
-    )
-    if summary.message:
-        print(f"  {summary.message}")
-    # Names come from the stick: shown through display_text (no raw bytes, newlines or terminal
-    # escapes reach the terminal), shortened in the middle so the file name stays visible.
-    shown = [display_text(o.path, 60) for o in summary.outcomes]
-    width = max((len(name) for name in shown), default=10)
-    print(f"{'image':<{width}}  {'decision':<13} {'p(malig.)':>9}  note")
-    for name, o in zip(shown, summary.outcomes, strict=True):
-        p = "" if o.p_malignant is None else f"{o.p_malignant:.3f}"
-        note = o.error or ("already analysed; stored result reused" if o.reused else "")
-        print(f"{name:<{width}}  {o.decision.value:<13} {p:>9}  {display_text(note)}")
-    print("cases:")
-    for verdict in summary.cases:
-        print(
-            f"  {display_text(verdict.case, 60)}: {verdict.decision.value.upper()}"
-            f" — {display_text(verdict.explanation())}"
-        )
-    print(f"database: {Path(config.database).resolve()}")
-    if report_path:
-        print(f"report:   {Path(report_path).resolve()}")
 
 
 if __name__ == "__main__":
