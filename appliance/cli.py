@@ -24,6 +24,7 @@ from appliance.config import Config, load_config
 from appliance.errors import ApplianceError
 from appliance.model_cli import add_model_parser, cmd_model
 from appliance.report import RESEARCH_ONLY
+from appliance.report.export import ExportFormat
 from appliance.text import display_text
 
 log = logging.getLogger("histo-appliance")
@@ -73,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--db", type=Path, dest="database")
     report.add_argument("--output", "-o", type=Path, help="PDF file (default: reports folder)")
 
+    export = commands.add_parser(
+        "export", help="write a past scan as PDF, CSV, JSON or FHIR (for the lab's systems)"
+    )
+    export.add_argument("scan_id", type=int)
+    export.add_argument(
+        "--format", choices=[f.value for f in ExportFormat], default=ExportFormat.PDF.value
+    )
+    export.add_argument(
+        "--output", "-o", type=Path, help="file or folder (default: the reports folder)"
+    )
+    export.add_argument("--db", type=Path, dest="database")
+
     doctor = commands.add_parser("doctor", help="check model, interpreter, database and USB")
     common(doctor)
 
@@ -120,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "watch": cmd_watch,
             "history": cmd_history,
             "report": cmd_report,
+            "export": cmd_export,
             "doctor": cmd_doctor,
             "backup": cmd_backup,
             "restore": cmd_restore,
@@ -320,6 +334,33 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
         if stick is not None and output is not None:
             path = _report_onto_stick(store, path, output, stick, mounts)
     print(f"report written: {Path(path).resolve()}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    """A stored scan in a lab format (appliance.report.export, the service the GUI uses too);
+    onto a stick through the one write step, like `report`."""
+    from appliance.ingest.mounts import MountTable
+    from appliance.ingest.stick_write import stick_holding
+    from appliance.report.export import export_format, export_path, export_scan
+    from appliance.runtime import Appliance
+
+    fmt = export_format(args.format)
+    with Appliance.open(config, model=False) as appliance:
+        store = appliance.require_store()
+        store.scan(args.scan_id)  # a clear error for an unknown scan, before any file is made
+        device = appliance.device_name
+        output = Path(os.path.abspath(args.output)) if args.output else None
+        mounts = MountTable()
+        stick = stick_holding(output, mounts) if output else None
+        if output is not None and stick is None:
+            dest = output
+        else:
+            dest = export_path(store, config.reports, args.scan_id, fmt, device)
+        path = export_scan(store, args.scan_id, fmt, dest, device=device)
+        if stick is not None and output is not None:
+            path = _report_onto_stick(store, path, output, stick, mounts)
+    print(f"{fmt.value} export of scan {args.scan_id} written: {Path(path).resolve()}")
     return EXIT_OK
 
 

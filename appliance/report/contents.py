@@ -92,3 +92,14 @@ def load_contents(
         for case in group_cases(images, shown=shown)
     )
     return ScanContents(scan=scan, cases=cases, reviews=reviews)
+
+
+@dataclass(frozen=True)
+class ExportStamp:
+    """Who made an export, where and when: written into every text export, so a file found
+    later says which appliance, database and software made it."""
+
+    device: str
+    at: str  # UTC ISO-8601
+    database_id: str | None
+    software_version: str
