@@ -26,13 +26,11 @@ from appliance.errors import ImageError, VolumeGone
 from appliance.health import ThrottleMonitor
 from appliance.inference.classifier import Classifier, StopCheck
 from appliance.ingest import ImageRef, LoadedImage, list_volume, thumbnail_jpeg
-from appliance.ingest.listing import SUPPORTED_SUFFIXES, VolumeListing
 from appliance.ingest.prefetch import Fetched, Prefetcher
 from appliance.ingest.sidecar import listing_case_details
 from appliance.progress import RateMeter, Throttle
 from appliance.store import Store
 from appliance.store.cases import record_cases
-from appliance.text import display_text
 from appliance.values import ImageOutcome, ScanRules, Thresholds, TileMap
 
 REMOVED_MESSAGE = "not analysed: the USB stick was removed before this image was read"
@@ -81,29 +79,6 @@ class ScanSummary:
     def cases(self) -> list[CaseVerdict]:
         """Case verdicts in natural order (:func:`appliance.decision.group_cases`)."""
         return [case.verdict for case in group_cases(self.outcomes)]
-
-
-def nothing_found_message(label: str, listing: VolumeListing) -> str:
-    """What an empty stick, or one without images, held, in words (kept with the scan)."""
-    held = []
-    if listing.not_images == 1:
-        held.append("1 file that is not an image")
-    elif listing.not_images:
-        held.append(f"{listing.not_images} files that are not images")
-    if listing.hidden:
-        held.append(f"{_count(listing.hidden, 'hidden or system file')} (left out)")
-    if listing.skipped:
-        held.append(f"{_count(listing.skipped, 'entry', 'entries')} that could not be read")
-    what = "; it holds " + ", ".join(held) if held else "; the stick is empty"
-    return (
-        f"No images found on {display_text(label, 60)}{what}. Images are read from files ending"
-        f" in {', '.join(sorted(SUPPORTED_SUFFIXES))}, in any folder."
-    )
-
-
-def _count(n: int | list, one: str, many: str | None = None) -> str:
-    n = len(n) if isinstance(n, list) else n
-    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 class Analyzer:
@@ -227,7 +202,7 @@ class Analyzer:
         finally:
             prefetcher.close()
         if summary.found_nothing:
-            message = nothing_found_message(summary.label or root.name, listing)
+            message = listing.nothing_found(summary.label or root.name)
             return self._finish(summary, "complete", message)
         return self._finish(summary, "complete", None)
 

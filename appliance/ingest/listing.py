@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from appliance.errors import VolumeGone
 from appliance.ingest.decode import kind_of
-from appliance.text import natural_key
+from appliance.text import display_text, natural_key
 
 SUPPORTED_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 
@@ -89,6 +89,25 @@ class VolumeListing:
     not_images: int = 0  # files without an image suffix (documents, archives, ...)
     hidden: int = 0  # hidden entries and operating-system clutter
 
+    def nothing_found(self, label: str) -> str:
+        """What a stick without images held, in words (a scan keeps them with its record)."""
+        held = []
+        if self.not_images:
+            held.append(
+                "1 file that is not an image"
+                if self.not_images == 1
+                else f"{self.not_images} files that are not images"
+            )
+        if self.hidden:
+            held.append(f"{_count(self.hidden, 'hidden or system file')} (left out)")
+        if self.skipped:
+            held.append(f"{_count(len(self.skipped), 'entry', 'entries')} that could not be read")
+        what = "; it holds " + ", ".join(held) if held else "; the stick is empty"
+        return (
+            f"No images found on {display_text(label, 60)}{what}. Images are read from files"
+            f" ending in {', '.join(sorted(SUPPORTED_SUFFIXES))}, in any folder."
+        )
+
     @property
     def cases(self) -> dict[str, list[ImageRef]]:
         """Images grouped by case (their folder), in listing order."""
@@ -96,6 +115,10 @@ class VolumeListing:
         for ref in self.images:
             grouped.setdefault(ref.case, []).append(ref)
         return grouped
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def is_system_entry(name: str) -> bool:
