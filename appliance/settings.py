@@ -151,9 +151,7 @@ def save_thresholds(
         key = threshold_key(model_sha256, name)
         store.set_setting(key, new[name], actor, default=getattr(card_thresholds, name))
         keys.append(key)
-    return SettingSaved(
-        tuple(keys), f"Saved: {candidate.describe()}. They apply from the next scan."
-    )
+    return SettingSaved(tuple(keys), f"Saved. From the next scan: {candidate.describe()}.")
 
 
 def check_device_name(name: str) -> str:
