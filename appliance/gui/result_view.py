@@ -14,37 +14,54 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
     QHBoxLayout,
-    QLabel,
-    QScrollArea,
-    QScroller,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from appliance.decision import Decision
+from appliance.gui import style
 from appliance.gui.image_view import ImageView, tile_overlay
 from appliance.gui.review_panel import ReviewPanel
-from appliance.gui.state_views import CASE_CHARS, MESSAGE_CHARS, breakable, local_time
-from appliance.gui.widgets import DecisionBadge, button, label
+from appliance.gui.state_views import CASE_CHARS, MESSAGE_CHARS, local_time
+from appliance.gui.widgets import DecisionBadge, ElidedLabel, button, label
 from appliance.text import display_text
 
 TITLE_CHARS = 120  # a file name as the result screen's title
 
 
 class ResultPage(QWidget):
+    """Image on the left, answers and review on the right: all of it on screen at once.
+
+    Why no scroll area: on the 800x480 screen a scroll box hid Agree, Change and Save below the
+    fold. Everything here is one line (file names shortened in the middle, whole in the tooltip)
+    or a fixed-size button; on a short screen (:attr:`COMPACT_BELOW` px) the page goes compact:
+    the image gets half the width, the quick-note chips move into the keyboard's pick-list, and
+    while a result is being changed the previous/next row and the explanation step aside.
+    """
+
     back = Signal()
     previous = Signal()
     next = Signal()
+
+    COMPACT_BELOW = 620  # page height in px
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.image = None  # ImageRecord shown
         self.scan = None
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(6, 6, 6, 6)
+        self.compact: bool | None = None
+        self.outer = outer = QHBoxLayout(self)
+        outer.setContentsMargins(6, 4, 6, 4)
+        outer.setSpacing(8)
 
         left = QVBoxLayout()
+        left.setSpacing(2)
+        self.title = ElidedLabel("")
+        self.title.setStyleSheet("font-weight: bold;")
+        self.where = ElidedLabel("", role="muted")
+        left.addWidget(self.title)
+        left.addWidget(self.where)
         self.view = ImageView()
         left.addWidget(self.view, 1)
         tools = QHBoxLayout()
@@ -55,7 +72,7 @@ class ResultPage(QWidget):
         self.zoom_fit.clicked.connect(self.view.fit)
         self.zoom_in.clicked.connect(self.view.zoom_in)
         for widget in (self.zoom_out, self.zoom_fit, self.zoom_in):
-            widget.setMaximumWidth(80)
+            widget.setMaximumWidth(72)
             tools.addWidget(widget)
         self.overlay_toggle = QCheckBox("&Tile map")
         self.overlay_toggle.setChecked(True)
@@ -64,6 +81,7 @@ class ResultPage(QWidget):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(45)
+        self.opacity.setMinimumWidth(60)
         self.opacity.setAccessibleName("Tile map opacity")
         self.opacity.setToolTip("Tile map opacity")
         self.opacity.valueChanged.connect(self._apply_opacity)
@@ -71,36 +89,34 @@ class ResultPage(QWidget):
         left.addLayout(tools)
         self.legend = label("", role="muted")
         left.addWidget(self.legend)
-        self.source_note = label("", role="muted")
+        self.source_note = ElidedLabel("", role="muted")
         left.addWidget(self.source_note)
         outer.addLayout(left, 3)
 
         right = QVBoxLayout()
-        self.title = label("", role="title")
-        self.where = label("", role="muted")
-        right.addWidget(self.title)
-        right.addWidget(self.where)
-        # The AI's answer and the person's stay on screen together (outside the scrolling part).
-        self.ai_badge, self.ai_line = self._result_card(right)
-        self.human_badge, self.human_detail = self._result_card(right)
-
-        panel = QWidget()
-        side = QVBoxLayout(panel)
-        side.setContentsMargins(0, 0, 4, 0)
+        right.setSpacing(4)
+        # The AI's answer and the person's stay on screen together, in one card.
+        card = QFrame()
+        card.setProperty("role", "card")
+        box = QVBoxLayout(card)
+        box.setContentsMargins(8, 4, 8, 4)
+        box.setSpacing(0)
+        self.ai_badge = self._badge(box)
+        self.ai_line = ElidedLabel("", role="muted")
+        box.addWidget(self.ai_line)
+        self.human_badge = self._badge(box)
+        self.human_detail = ElidedLabel("", role="muted", mode=Qt.TextElideMode.ElideRight)
+        box.addWidget(self.human_detail)
+        right.addWidget(card)
         self.review = ReviewPanel()
-        side.addWidget(self.review)
+        self.review.changing.connect(lambda _on: self._arrange())
+        right.addWidget(self.review)
         self.ai_detail = label("", role="muted")
-        side.addWidget(self.ai_detail)
-        side.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(panel)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        QScroller.grabGesture(scroll.viewport(), QScroller.ScrollerGestureType.TouchGesture)
-        scroll.setMinimumHeight(50)
-        right.addWidget(scroll, 1)
-        nav = QHBoxLayout()
+        right.addWidget(self.ai_detail)
+        right.addStretch(1)
+        self.nav = QWidget()
+        nav = QHBoxLayout(self.nav)
+        nav.setContentsMargins(0, 0, 0, 0)
         self.prev_button = button("◀ &Prev", shortcut="Alt+Left", tip="Previous image")
         self.next_button = button("&Next ▶", shortcut="Alt+Right", tip="Next image")
         self.back_button = button("&Back to list", shortcut="Esc")
@@ -109,24 +125,37 @@ class ResultPage(QWidget):
         self.back_button.clicked.connect(self.back)
         for widget in (self.prev_button, self.next_button, self.back_button):
             nav.addWidget(widget)
-        right.addLayout(nav)
+        right.addWidget(self.nav)
         outer.addLayout(right, 2)
         self._overlay: tuple[QImage, float] | None = None
+        self._arrange()
 
     @staticmethod
-    def _result_card(layout) -> tuple[DecisionBadge, QLabel]:
-        card = QFrame()
-        card.setProperty("role", "card")
-        box = QVBoxLayout(card)
-        box.setContentsMargins(8, 4, 8, 4)
-        box.setSpacing(2)
-        badge = DecisionBadge(size=30)
+    def _badge(layout) -> DecisionBadge:
+        badge = DecisionBadge(size=28)
         badge.word.setStyleSheet("font-weight: bold;")
-        box.addWidget(badge)
-        line = label("", role="muted")
-        box.addWidget(line)
-        layout.addWidget(card)
-        return badge, line
+        layout.addWidget(badge)
+        return badge
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """Compact or roomy, from the page's height; what steps aside while changing."""
+        compact = 0 < self.height() < self.COMPACT_BELOW
+        if compact != self.compact:
+            self.compact = compact
+            self.review.set_compact(compact)
+            self.title.setProperty("role", None if compact else "title")
+            style.repolish(self.title)
+            self.outer.setStretch(0, 1 if compact else 3)
+            self.outer.setStretch(1, 1 if compact else 2)
+        squeezed = compact and self.review.change_button.isChecked()
+        self.nav.setVisible(not squeezed)
+        self.ai_detail.setVisible(not squeezed and bool(self.ai_detail.text()))
+        self.ai_line.setVisible(not squeezed)
+        self.human_detail.setVisible(not squeezed and bool(self.human_detail.text()))
 
     # -- content -------------------------------------------------------------------------------
 
@@ -136,9 +165,9 @@ class ResultPage(QWidget):
         """Fill everything but the pixels (those arrive from a background load)."""
         self.image, self.scan = image, scan
         index, count = position
-        self.title.setText(breakable(display_text(image.name, TITLE_CHARS)))
+        self.title.setText(display_text(image.name, TITLE_CHARS))
         self.where.setText(
-            f"Case {breakable(display_text(image.case, CASE_CHARS))}"
+            f"Case {display_text(image.case, CASE_CHARS)}"
             f" · image {index + 1} of {count} · scan #{scan.id},"
             f" {local_time(scan.started_at)}"
         )
@@ -149,6 +178,7 @@ class ResultPage(QWidget):
             + (" · not analysed" if image.status != "ok" else "")
         )
         self.ai_detail.setText(self._ai_words(image, scan))
+        self.ai_badge.setToolTip(self.ai_detail.text())
         self.show_reviews(reviews)
         self.review.reset(
             decision if image.status == "ok" else Decision.UNASSESSABLE, operator, can_review
@@ -158,11 +188,13 @@ class ResultPage(QWidget):
         self.view.set_image(None, placeholder="Loading…")
         self.source_note.setText("Loading the image…")
         self._prepare_overlay(image, scan)
+        self._arrange()
 
     def show_reviews(self, reviews: list) -> None:
         if not reviews:
             self.human_badge.set_decision(None, prefix="Human review: not yet")
             self.human_detail.setText("")
+            self._arrange()
             return
         latest = reviews[-1]
         if latest.agreed:
@@ -170,46 +202,41 @@ class ResultPage(QWidget):
         else:
             corrected = Decision(latest.corrected_decision)
             self.human_badge.set_decision(corrected, prefix="Human: changed to ")
-        lines = [f"by {latest.reviewer}, {local_time(latest.created_at)}"]
+        parts = [f"by {latest.reviewer}, {local_time(latest.created_at)}"]
         if latest.note:
-            lines.append(f"Note: {latest.note}")
+            parts.append(f"note: {latest.note}")
         if len(reviews) > 1:
-            lines.append(f"({len(reviews) - 1} earlier review(s) kept in the record)")
-        self.human_detail.setText("\n".join(lines))
+            parts.append(f"{len(reviews) - 1} earlier review(s) kept")
+        self.human_detail.setText(" · ".join(parts))
+        self._arrange()
 
     def _ai_words(self, image, scan) -> str:
-        t = scan.thresholds or {}
+        t = scan.thresholds  # the cut-offs this scan decided with (None: not recorded)
         lines = []
         if image.status != "ok":
             lines.append(f"Not analysed: {display_text(image.error, MESSAGE_CHARS)}")
-        elif "benign_below" in t and "malignant_at" in t:
-            lines.append(
-                f"Benign below {t['benign_below']:.2f}, malignant from {t['malignant_at']:.2f};"
-                " in between: refer to a pathologist."
-            )
+        elif t is not None:
+            band = t.describe()
+            lines.append(f"{band[:1].upper()}{band[1:]} (refer to a pathologist).")
         if image.reused_from:
             lines.append("Same file was analysed before; that result was reused.")
-        if image.tiles:
-            count = len(image.tiles.get("probabilities", []))
+        if image.tiles is not None:
+            count = len(image.tiles.probabilities)
             lines.append(f"Scored on {count} tissue tiles (mean of the 3 highest).")
         return "\n".join(lines)
 
     def _prepare_overlay(self, image, scan) -> None:
+        t = scan.thresholds
         self._overlay = None
-        t = scan.thresholds or {}
-        has_tiles = bool(image.tiles) and "benign_below" in t
-        if has_tiles:
-            try:
-                self._overlay = tile_overlay(image.tiles, t["benign_below"], t["malignant_at"])
-            except (KeyError, ValueError, TypeError):
-                self._overlay = None
+        if image.tiles is not None and t is not None:
+            self._overlay = tile_overlay(image.tiles, t)
         for widget in (self.overlay_toggle, self.opacity, self.legend):
             widget.setVisible(self._overlay is not None)
-        if self._overlay is not None:
+        if self._overlay is not None and t is not None:
             self.legend.setText(
-                f"Tile map: blue plain = benign (p < {t['benign_below']:.2f}), orange hatched ="
+                f"Tile map: blue plain = benign (p < {t.show(t.benign_below)}), orange hatched ="
                 " indeterminate, vermillion cross-hatched = malignant"
-                f" (p ≥ {t['malignant_at']:.2f}); glass is left uncoloured."
+                f" (p ≥ {t.show(t.malignant_at)}); glass is left uncoloured."
             )
 
     def set_pixels(self, qimage: QImage | None, note: str) -> None:

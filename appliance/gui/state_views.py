@@ -7,7 +7,6 @@ screen after a scan is exactly what was stored (including reviews).
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import ClassVar
 
@@ -20,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from appliance.decision import Decision, case_verdict
+from appliance.decision import Decision, group_cases
 from appliance.gui import style
 from appliance.gui.messages import WAITING_TEXT, WAITING_TITLE, Problem, problem, scan_ending
-from appliance.gui.widgets import StateCard, TouchTable, button, label
+from appliance.gui.widgets import ElidedLabel, StateCard, TouchTable, button, label
 from appliance.health import conditions
 from appliance.text import display_text
 
@@ -35,16 +34,34 @@ NOTE_CHARS = 300  # an error or note in a table cell
 MESSAGE_CHARS = 240  # a scan's message under its title (the 480-px screen is short)
 
 
-# A run this long without a place to wrap gets one, so no name can widen a screen.
-_UNBROKEN = re.compile(r"([^\s\u200b]{24})(?=[^\s\u200b])")
+def progress_words(progress) -> str:
+    """The scan's pace in one line: tiles, rate, time left and the file being read.
+
+    Reads the pipeline's ``ScanProgress`` fields with defaults, so a progress without them
+    (an older pipeline, a test's stand-in) still shows what it has."""
+    parts = []
+    tiles_total = getattr(progress, "tiles_total", 0) or 0
+    if tiles_total:
+        parts.append(f"{getattr(progress, 'tiles_done', 0) or 0} of {tiles_total} tiles")
+    rate = getattr(progress, "rate", None)
+    if rate:
+        parts.append(f"{rate:.1f} images/s" if rate >= 1 else f"{1 / rate:.0f} s per image")
+    eta = getattr(progress, "eta_s", None)
+    if eta is not None and progress.done < progress.total:
+        parts.append(f"about {_duration(eta)} left")
+    current = getattr(progress, "current", None)
+    if current:
+        parts.append(f"now: {display_text(current, NAME_CHARS)}")
+    return " · ".join(parts)
 
 
-def breakable(text: str) -> str:
-    """Text that may wrap after ``_``, ``-`` and ``.`` (file names have no spaces to wrap at)
-    and at least every 24 characters (a name made of one long word)."""
-    for mark in "_-.":
-        text = text.replace(mark, mark + "\u200b")
-    return _UNBROKEN.sub("\\1\u200b", text)
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def why(verdict) -> str:
@@ -159,7 +176,8 @@ class ScanView(QWidget):
         self.total = 0
         self.done = 0
         box = QVBoxLayout(self)
-        box.setContentsMargins(6, 6, 6, 6)
+        box.setContentsMargins(6, 4, 6, 4)
+        box.setSpacing(4)
         self.state = StateCard()
         box.addWidget(self.state)
         row = QHBoxLayout()
@@ -169,23 +187,32 @@ class ScanView(QWidget):
         self.cancel_button = button("Cancel scan", role="danger", shortcut="Esc")
         self.cancel_button.clicked.connect(self.cancel_requested)
         row.addWidget(self.cancel_button)
+        box.addLayout(row)
+        # A finished scan's actions sit beside the Cases/Images tabs: a row of their own would
+        # cost the 480-px screen a whole case.
+        actions = QWidget()
+        corner = QHBoxLayout(actions)
+        corner.setContentsMargins(0, 0, 0, 0)
         self.export_button = button("&Export PDF", tip="Save the report on this appliance")
         self.export_button.clicked.connect(self.export_requested)
-        row.addWidget(self.export_button)
+        corner.addWidget(self.export_button)
         self.copy_button = button("Copy PDF to stick", tip="Write the report to the stick")
         self.copy_button.clicked.connect(self.copy_requested)
-        row.addWidget(self.copy_button)
+        corner.addWidget(self.copy_button)
         self.next_button = button("Scan next stick", role="primary")
         self.next_button.clicked.connect(self.next_stick_requested)
         self.next_button.hide()
-        row.addWidget(self.next_button)
-        box.addLayout(row)
+        corner.addWidget(self.next_button)
+        self.pace = ElidedLabel("", role="muted", mode=Qt.TextElideMode.ElideRight)
+        self.pace.setAccessibleName("Scan progress")
+        self.pace.hide()
+        box.addWidget(self.pace)
         self.notice = label("", role="muted")
         self.notice.hide()
         box.addWidget(self.notice)
         self.tabs = QTabWidget()
+        self.tabs.setCornerWidget(actions, Qt.Corner.TopRightCorner)
         self.cases = TouchTable(self.CASE_HEADERS)
-        self.cases.wrap_rows()
         self.images = TouchTable(self.IMAGE_HEADERS)
         self.images.rowChosen.connect(self.image_chosen)
         self.cases.rowChosen.connect(self._case_chosen)
@@ -210,14 +237,16 @@ class ScanView(QWidget):
         label_text = display_text(label_text, LABEL_CHARS)
         self.scan_id = None
         self.total = self.done = 0
-        self.state.show_state(
-            f"Analysing stick “{label_text}”…",
-            "Results appear below as each image is done. You can keep working; the screen"
-            " stays responsive.",
-            "neutral",
-        )
+        # No state card while scanning: on the 480-px screen each line here is a result row
+        # less below. The stick's name is on the progress bar.
+        self.state.show_state(f"Analysing stick “{label_text}”…", "", "neutral")
+        self.state.hide()
+        self.progress.setFormat(f"“{label_text}”: %v of %m images")
         self.progress.setRange(0, 0)  # busy until the first progress says how many
         self.progress.show()
+        self.pace.setText(f"Analysing stick “{label_text}”… results appear below as they come.")
+        self.pace.show()
+        self.tabs.tabBar().hide()  # only the images fill in while scanning
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
         self.export_button.hide()
@@ -248,6 +277,9 @@ class ScanView(QWidget):
             self.total, self.done = progress.total, progress.done
             self.progress.setRange(0, max(progress.total, 1))
             self.progress.setValue(progress.done)
+            words = progress_words(progress)
+            if words:
+                self.pace.setText(words)
         queued, self._queue = self._queue, []
         if not queued:
             return
@@ -308,12 +340,17 @@ class ScanView(QWidget):
             title, text, tone = scan_ending(scan.status, done, total, label_text)
             if message and scan.status != "complete":
                 text = f"{text}\nDetail: {message}"
+            elif message and not images:
+                # An empty stick: the record's message says so ("No images found on …").
+                text, tone = message, "warn"
         notes = condition_notes(scan)
         if notes:
             text = "\n".join([text, *notes])
             tone = "warn" if tone in ("ok", "neutral") else tone
         self.state.show_state(title, text, tone)
         self.progress.hide()
+        self.pace.hide()
+        self.tabs.tabBar().show()
         self.cancel_button.hide()
         self.export_button.show()
         self.copy_button.show()
@@ -382,32 +419,25 @@ class ScanView(QWidget):
         return (image_id, cells, decision)
 
     def _fill_cases(self, images: list) -> None:
-        grouped: dict[str, list] = {}
-        for image in images:
-            grouped.setdefault(image.case, []).append(image)
         self._case_first_image.clear()
         rows = []
-        for index, (case, items) in enumerate(grouped.items()):
-            shown = {i.id: display_text(i.name, NAME_CHARS) for i in items}
-            verdict = case_verdict(
-                case, [(shown[i.id], i.effective_decision, i.p_malignant) for i in items]
-            )
+        cases = group_cases(images, shown=lambda image: display_text(image.name, NAME_CHARS))
+        for index, case in enumerate(cases):
+            verdict = case.verdict
             counts = ", ".join(f"{n} {word}" for word, n in verdict.counts.items() if n)
             rows.append(
                 (
                     index,
                     [
                         style.SHORT_WORDS[verdict.decision],
-                        display_text(case, CASE_CHARS),
+                        display_text(case.name, CASE_CHARS),
                         counts,
-                        breakable(why(verdict)),
+                        why(verdict),
                     ],
                     verdict.decision,
                 )
             )
-            evidence = verdict.evidence[0] if verdict.evidence else None
-            first = next((i for i in items if shown[i.id] == evidence), items[0])
-            self._case_first_image[index] = first.id
+            self._case_first_image[index] = case.lead.id
         self.cases.set_rows(rows)
 
     def _case_chosen(self, index: int) -> None:

@@ -38,6 +38,8 @@ SHORT_WORDS: dict[Decision, str] = {
     Decision.BENIGN: "Benign",
     Decision.UNASSESSABLE: "Unassessable",
 }
+# One word for a button beside the decision's shape (the tooltip gives Decision.wording).
+CHOICE_WORDS: dict[Decision, str] = {**SHORT_WORDS, Decision.INDETERMINATE: "Indeterminate"}
 SHAPES: dict[Decision, str] = {
     Decision.MALIGNANT: "triangle",
     Decision.INDETERMINATE: "diamond",
@@ -58,7 +60,12 @@ def base_font_px() -> int:
     if screen is None:
         return 18
     size = screen.availableGeometry()
-    return max(16, min(24, round(min(size.width() / 60, size.height() / 36))))
+    return font_px_for(size.width(), size.height())
+
+
+def font_px_for(width: int, height: int) -> int:
+    """The base text size for a screen of ``width`` x ``height`` pixels."""
+    return max(16, min(24, round(min(width / 60, height / 36))))
 
 
 _ICONS: dict[tuple[Decision, int], QIcon] = {}
@@ -123,14 +130,18 @@ def app_font() -> QFont:
 
 
 def stylesheet(px: int) -> str:
-    """The application style sheet for a base font of ``px`` pixels."""
+    """The application style sheet for a base font of ``px`` pixels.
+
+    A button's min-height/min-width count without its padding and border (4 + 2 px a side), so
+    they are MIN_TARGET less those: the finger target stays MIN_TARGET, not 60 px, which on the
+    480-px screen is the difference between the review fitting or not."""
     big = round(px * 1.5)
     huge = round(px * 2.1)
     return f"""
     QWidget {{ color: {INK}; }}
     QMainWindow, QStackedWidget > QWidget {{ background: {PAPER}; }}
     QPushButton, QToolButton {{
-        min-height: {MIN_TARGET}px; min-width: {MIN_TARGET}px; padding: 4px 14px;
+        min-height: {MIN_TARGET - 12}px; min-width: {MIN_TARGET - 32}px; padding: 4px 14px;
         border: 2px solid #555; border-radius: 8px; background: #FFFFFF;
     }}
     QPushButton:focus, QToolButton:focus, QLineEdit:focus, QTableWidget:focus,
@@ -156,6 +167,7 @@ def stylesheet(px: int) -> str:
         background: white; border: 1px solid #BBB; gridline-color: #DDD;
         selection-background-color: #D8E8F5; selection-color: {INK};
     }}
+    QTabBar::tab {{ min-height: {MIN_TARGET}px; padding: 2px 16px; }}
     QHeaderView::section {{ background: #EEE; padding: 4px; border: 0; font-weight: bold; }}
     QProgressBar {{
         min-height: 28px; border: 2px solid #555; border-radius: 6px; text-align: center;
@@ -167,8 +179,8 @@ def stylesheet(px: int) -> str:
     QSlider::handle:horizontal {{
         width: 36px; margin: -14px 0; border-radius: 18px; background: {BLUE};
     }}
-    QScrollBar:vertical {{ width: 28px; }}
-    QScrollBar:horizontal {{ height: 28px; }}
+    QScrollBar:vertical {{ width: 32px; }}
+    QScrollBar:horizontal {{ height: 32px; }}
     QLabel[role="banner"] {{ background: {BANNER_BG}; color: white; padding: 3px 10px; }}
     QLabel[role="title"] {{ font-size: {big}px; font-weight: bold; }}
     QLabel[role="huge"] {{ font-size: {huge}px; font-weight: bold; }}

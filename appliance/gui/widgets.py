@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -79,6 +79,53 @@ def label(text: str = "", role: str | None = None, wrap: bool = True) -> QLabel:
     if role:
         widget.setProperty("role", role)
     return widget
+
+
+class ElidedLabel(QLabel):
+    """One line that never widens its screen nor wraps a file name mid-word: when the text is
+    wider than the label it is shortened in the middle (start and extension stay readable),
+    and the whole text is the tooltip (shown on a long press or hover). ``text()`` stays whole.
+    """
+
+    def __init__(
+        self,
+        text: str = "",
+        role: str | None = None,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle,
+    ) -> None:
+        super().__init__()
+        self.mode = mode
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setWordWrap(False)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        if role:
+            self.setProperty("role", role)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        text = qt_text(text).replace("\n", " ")
+        super().setText(text)
+        self.setToolTip(text)
+        self.setAccessibleName(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        """What is painted: the text, shortened to the label's width when it must be."""
+        width = self.contentsRect().width()
+        return self.fontMetrics().elidedText(self.text(), self.mode, max(0, width))
+
+    def is_elided(self) -> bool:
+        return self.shown_text() != self.text()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.setFont(self.font())
+        align = self.alignment() | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(self.contentsRect(), int(align), self.shown_text())
+        painter.end()
 
 
 def clear_layout(layout) -> None:
@@ -192,6 +239,7 @@ class StateCard(QFrame):
         self.action.setVisible(bool(action))
         self.setProperty("tone", tone)
         style.repolish(self)
+        self.show()
 
     def show_problem(self, problem: Problem) -> None:
         self.show_state(problem.title, problem.detail, "error", f"What to do: {problem.action}")
@@ -211,8 +259,9 @@ class TouchTable(QTableWidget):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalHeader().setVisible(False)
-        self.verticalHeader().setDefaultSectionSize(style.MIN_TARGET + 4)
+        self.verticalHeader().setDefaultSectionSize(style.MIN_TARGET)
         self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setIconSize(QSize(28, 28))
         self.setAlternatingRowColors(True)
         header = self.horizontalHeader()
@@ -223,6 +272,9 @@ class TouchTable(QTableWidget):
         self.setTabKeyNavigation(False)
         QScroller.grabGesture(self.viewport(), QScroller.ScrollerGestureType.LeftMouseButtonGesture)
         self.cellClicked.connect(lambda row, _col: self._choose(row))
+        # Columns are fitted to the width (long cells shortened, whole in their tooltip): a
+        # sideways scroll bar would only hide the last column and take a row's height.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
     def _choose(self, row: int) -> None:
         item = self.item(row, 0)
@@ -243,25 +295,37 @@ class TouchTable(QTableWidget):
             return
         super().keyPressEvent(event)
 
-    def wrap_rows(self) -> None:
-        """Let long cells wrap onto more lines, re-measured whenever the columns change width
-        (only for short tables, such as one row per case)."""
-        self.setWordWrap(True)
-        self.max_column_fraction = 0.22
-        self.setTextElideMode(Qt.TextElideMode.ElideNone)
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-
     max_column_fraction = 0.45
+
+    def result_column_width(self) -> int:
+        """Room for the longest result word and its icon, so "Indeterminate — refer" is never
+        cut whichever result arrives first."""
+        metrics = self.fontMetrics()
+        widest = max(metrics.horizontalAdvance(word) for word in style.SHORT_WORDS.values())
+        return widest + self.iconSize().width() + 28
 
     def fit_columns(self) -> None:
         """Size columns to their contents once (not on every row), none wider than a fraction
-        of the table, so one long file name cannot push the others out of sight."""
+        of the table, so one long file name cannot push the others out of sight (long cells
+        are shortened in the middle; the whole text is the cell's tooltip)."""
         self._fitted_width = self.viewport().width()
         self.resizeColumnsToContents()
+        self.setColumnWidth(0, max(self.columnWidth(0), self.result_column_width()))
         limit = max(120, int(self.viewport().width() * self.max_column_fraction))
         for column in range(1, self.columnCount() - 1):  # column 0 (the result) stays whole
             if self.columnWidth(column) > limit:
                 self.setColumnWidth(column, limit)
+        # Still wider than the screen: narrow the widest text columns (shortened in the middle,
+        # whole in the tooltip) rather than hide the last ones behind a sideways scroll.
+        overflow = sum(map(self.columnWidth, range(self.columnCount()))) - self._fitted_width
+        while overflow > 0:
+            column = max(range(1, self.columnCount()), key=self.columnWidth)
+            width = self.columnWidth(column)
+            if width <= 100:
+                break
+            cut = min(overflow, width - 100, max(20, overflow // 2))
+            self.setColumnWidth(column, width - cut)
+            overflow -= cut
 
     def set_rows(self, rows: list[tuple[int | None, list, Decision | None]]) -> None:
         """Replace all rows in one go (updates paused: one repaint, not one per row)."""
@@ -295,6 +359,7 @@ class TouchTable(QTableWidget):
         """Fill one row; ``cells`` are strings; column 0 gets the decision's icon when given."""
         for column, text in enumerate(cells):
             item = QTableWidgetItem(qt_text(text))
+            item.setToolTip(item.text())
             if column == 0:
                 item.setData(Qt.ItemDataRole.UserRole, key)
                 if decision is not None:
