@@ -68,8 +68,8 @@ def test_backup_modify_restore_gives_the_backup_back(db: Path, tmp_path: Path) -
     assert _audit_events(db)[-1] == "database_restored"
     assert _audit_events(result.kept_at)[-1] == "restore_started"
     with Store.open(db) as store:
-        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.schema_version == LATEST_VERSION
     assert _dump(backup) == saved  # the backup itself is only read
 

@@ -95,7 +95,7 @@ def _db_read_only(tmp_path: Path) -> None:
 def _db_full(tmp_path: Path) -> None:
     db, before = _scanned_db(tmp_path)
     analyzer = make_analyzer(tmp_path)
-    conn = analyzer.store.db.conn
+    conn = analyzer.store.conn
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
     stick = tmp_path / "stick2"
