@@ -139,7 +139,7 @@ def test_any_error_in_the_report_step_does_not_stop_watching(
     def broken(*args: object, **kwargs: object) -> Path:
         raise RuntimeError("a bug in the report writer")
 
-    monkeypatch.setattr("appliance.report.write_scan_report", broken)
+    monkeypatch.setattr("appliance.report.pdf.write_scan_report", broken)
     code, database = watch()
     _out, err = capsys.readouterr()
     assert code == 0

@@ -37,14 +37,10 @@ def local_report_path(store, reports: Path, scan_id: int, device: str) -> Path:
 
 
 def write_pdf(store, scan_id: int, dest: Path, *, device: str) -> Path:
-    """The one call into the report code, for every face (the PDF of one stored scan).
+    """The PDF of one stored scan, through the export service every face uses."""
+    from appliance.report.export import ExportFormat, export_scan
 
-    When ``appliance.report.export.export_scan`` lands this becomes
-    ``export_scan(store, scan_id, ExportFormat.PDF, dest, device=device)``.
-    """
-    from appliance.report import write_scan_report
-
-    return write_scan_report(store, scan_id, dest, device=device)
+    return export_scan(store, scan_id, ExportFormat.PDF, dest, device=device)
 
 
 def export_local(store, scan_id: int, reports: Path, device: str) -> Path:
