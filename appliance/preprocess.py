@@ -103,10 +103,16 @@ def augmented_views(batch: np.ndarray, mode: TestTimeAugmentation) -> np.ndarray
         return batch
     if mode != "dihedral8":
         raise ValueError(f"unknown test-time augmentation {mode!r}")
+    # Each pixel's channels move together, so they are moved as one opaque value: rotating
+    # an int8 batch this way is about twice as fast as moving every channel byte on its own.
+    n, height, width, channels = batch.shape
+    pixels = np.ascontiguousarray(batch)
+    packed = pixels.view(np.dtype((np.void, channels * pixels.itemsize))).reshape(n, height, width)
     views = []
-    for flipped in (batch, batch[:, :, ::-1]):
+    for flipped in (packed, packed[:, :, ::-1]):
         views.extend(np.rot90(flipped, k, axes=(1, 2)) for k in range(4))
-    return np.ascontiguousarray(np.concatenate(views))
+    stacked = np.ascontiguousarray(np.concatenate(views))
+    return stacked.view(batch.dtype).reshape(8 * n, height, width, channels)
 
 
 def average_views(scores: np.ndarray, mode: TestTimeAugmentation) -> np.ndarray:

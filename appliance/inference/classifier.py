@@ -11,7 +11,7 @@ decide; three tiles keep the sensitivity to a small focus and need it to be more
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,11 +19,13 @@ import numpy as np
 from PIL import Image
 
 from appliance.errors import ImageError, ModelRejected
+from appliance.inference.ahead import run_ahead
 from appliance.inference.backends import select_backend
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.tiling import tissue_fraction
 from appliance.preprocess import augmented_views, average_views, preprocess, to_rgb
 from appliance.scope.gate import OutOfScope, ScopeGate, ScopeReason
+from appliance.scope.measures import Measures
 from appliance.scope.ood import FeatureScope
 from appliance.values import TileMap, grid_starts
 
@@ -42,6 +44,16 @@ MAX_INPUTS_PER_CALL = 64
 StopCheck = Callable[[], str | None]
 #: Told ``(tiles looked at, tiles in the image)`` as a tiled image advances.
 TileProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class _TileBatch:
+    """Tissue tiles ready for one interpreter call, and how many tiles were looked at so far."""
+
+    origins: tuple[tuple[int, int], ...]
+    measures: list[Measures | None]
+    views: np.ndarray | None  # quantised, view-major; None when the batch is empty
+    seen: int
 
 
 @dataclass(frozen=True)
@@ -184,47 +196,28 @@ class Classifier:
         contract = self.bundle.card.input
         tile, stride = int(contract.tile_size or 0), int(contract.tile_stride or 0)
         width, height = rgb.size
-        columns, rows = grid_starts(width, tile, stride), grid_starts(height, tile, stride)
-        total = len(columns) * len(rows)
+        total = len(grid_starts(width, tile, stride)) * len(grid_starts(height, tile, stride))
         kept: list[tuple[int, int]] = []
         outputs: list[np.ndarray] = []
         reasons: list[tuple[ScopeReason, ...]] = []
-        pending: list[tuple[np.ndarray, np.ndarray]] = []
-        seen = 0
-
-        def run(batch: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        # Batches are cut, checked and quantised on a worker thread while the interpreter
+        # scores the one before (it releases the GIL); at most two wait.
+        for batch in run_ahead(self._tile_batches(rgb, tile, stride), depth=2):
             if should_stop is not None and (message := should_stop()):
-                done = sum(len(scores) for scores in outputs)
-                raise ImageError(f"{message} (after {done} tissue tiles of {total} tiles)")
-            crops, inputs = zip(*batch, strict=True)
-            probabilities, features = self._predict(list(inputs))
-            reasons.extend(self.gate.assess(list(crops), features))
-            outputs.append(probabilities)
-            if on_tiles is not None:
-                on_tiles(seen, total)
-
-        for y in rows:
-            # One band of tile rows at a time: the image is never copied whole into numpy.
-            band = np.asarray(rgb.crop((0, y, width, min(y + tile, height))), dtype=np.uint8)
-            for x in columns:
-                seen += 1
-                crop = band[:, x : x + tile]
-                if tissue_fraction(crop) < contract.min_tissue_fraction:
-                    continue
-                kept.append((x, y))
-                pending.append(
-                    (crop, preprocess(crop, contract.size, contract.scaling, self._stain))
+                raise ImageError(
+                    f"{message} (after {len(reasons)} tissue tiles of {total} tiles)"
                 )
-                if len(pending) == self._batch_size:
-                    run(pending)
-                    pending = []
-            if should_stop is not None and (message := should_stop()):
-                done = sum(len(scores) for scores in outputs)
-                raise ImageError(f"{message} (after {done} tissue tiles of {total} tiles)")
-        if pending:
-            run(pending)
-        if on_tiles is not None:
-            on_tiles(total, total)
+            if batch.origins:
+                probabilities, features = self._score(batch.views, len(batch.origins))
+                scores = self.gate.feature_scores(features)
+                reasons.extend(
+                    self.gate.tile_reasons(m, None if scores is None else float(scores[i]))
+                    for i, m in enumerate(batch.measures)
+                )
+                outputs.append(probabilities)
+                kept.extend(batch.origins)
+            if on_tiles is not None:
+                on_tiles(batch.seen, total)
         if not kept:
             raise ImageError(
                 "no tissue found in this image (only background); it cannot be assessed"
@@ -248,19 +241,60 @@ class Classifier:
         )
         return scores[top].mean(axis=0), tiles
 
-    def _predict(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """View-averaged probabilities and features of preprocessed inputs. The batch is
-        quantised once and its views built from the integers (exactly what quantising every
-        view would give: rotations and mirrors only move values)."""
+    def _tile_batches(self, rgb: Image.Image, tile: int, stride: int) -> Iterator[_TileBatch]:
+        """Batches of tissue tiles ready for the interpreter, read one band of tile rows at a
+        time (the image is never copied whole into numpy, nor held as thousands of tiles);
+        an empty batch after each band carries progress through stretches of glass."""
+        contract = self.bundle.card.input
+        width, height = rgb.size
+        columns = grid_starts(width, tile, stride)
+        origins: list[tuple[int, int]] = []
+        crops: list[np.ndarray] = []
+        inputs: list[np.ndarray] = []
+        seen = 0
+
+        def batch() -> _TileBatch:
+            views = self._prepare(inputs)
+            measures = [self.gate.measure(crop) for crop in crops]
+            return _TileBatch(tuple(origins), measures, views, seen)
+
+        for y in grid_starts(height, tile, stride):
+            band = np.asarray(rgb.crop((0, y, width, min(y + tile, height))), dtype=np.uint8)
+            for x in columns:
+                seen += 1
+                crop = band[:, x : x + tile]
+                if tissue_fraction(crop) < contract.min_tissue_fraction:
+                    continue
+                origins.append((x, y))
+                crops.append(crop)
+                inputs.append(preprocess(crop, contract.size, contract.scaling, self._stain))
+                if len(origins) == self._batch_size:
+                    yield batch()
+                    origins, crops, inputs = [], [], []
+            yield _TileBatch((), [], None, seen)
+        if origins:
+            yield batch()
+
+    def _prepare(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """Preprocessed inputs → the interpreter's input: quantised once, then its views built
+        from the integers (exactly what quantising every view gives: rotations and mirrors only
+        move values), view-major."""
         contract = self.bundle.card.input
         batch = np.stack(arrays).astype(np.float32, copy=False)
         quantised = self._backend.quantise(batch, contract.scaling)
-        views = augmented_views(quantised, contract.test_time_augmentation)
+        return augmented_views(quantised, contract.test_time_augmentation)
+
+    def _score(self, views: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """View-averaged probabilities and features of ``count`` inputs from their views."""
         probabilities, features = self._backend.predict_quantised(views)
-        mode = contract.test_time_augmentation
+        mode = self.bundle.card.input.test_time_augmentation
         if features.shape[1] == 0:  # a model without feature outputs
-            return average_views(probabilities, mode), np.zeros((len(batch), 0), np.float32)
+            return average_views(probabilities, mode), np.zeros((count, 0), np.float32)
         return average_views(probabilities, mode), average_views(features, mode)
+
+    def _predict(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """View-averaged probabilities and features of preprocessed inputs."""
+        return self._score(self._prepare(arrays), len(arrays))
 
     def inference_floor(self, inputs: int, per_call: int = 1) -> float:
         """Seconds the interpreter alone takes for ``inputs`` patches or tiles scored as a scan
