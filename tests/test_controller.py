@@ -14,6 +14,7 @@ import pytest
 
 from appliance.config import Config
 from appliance.controller import Controller
+from appliance.controller.core import Refused
 from appliance.controller.results import StickStep
 from appliance.controller.scans import stick_for
 from appliance.decision import Decision
@@ -72,7 +73,7 @@ def test_a_mock_stick_is_scanned_reviewed_and_exported(controller, tmp_path: Pat
     assert gone.full is None and gone.thumbnail and "not plugged in" in gone.note
 
     # A review needs a person; the AI's own answer is never changed.
-    with pytest.raises(SettingRefused, match="who you are"):
+    with pytest.raises(Refused, match="who you are"):
         controller.review(image.id, agreed=True)
     controller.sign_in("Ada Lovelace")
     corrected = Decision.BENIGN if image.decision != "benign" else Decision.MALIGNANT
@@ -149,7 +150,7 @@ class _AllScans:
 def test_threshold_change_is_saved_once_with_the_person(controller) -> None:
     card = controller.appliance.card
     t = card.thresholds
-    with pytest.raises(SettingRefused, match="who you are"):
+    with pytest.raises(Refused, match="who you are"):
         controller.save_thresholds(t.benign_below, t.malignant_at)
     controller.set_operator("Grace Hopper")
     # Pressing Save on what is shown (the card's precision) changes nothing.
@@ -173,7 +174,7 @@ def test_threshold_change_is_saved_once_with_the_person(controller) -> None:
     with pytest.raises(SettingRefused, match="outside the range"):
         controller.save_thresholds(t.benign_below, min(0.999, high + 0.05))
     controller.scans.begin(make_stick(Path(controller.appliance.config.mock_usb), "X", 1))
-    with pytest.raises(SettingRefused, match="A scan is running"):
+    with pytest.raises(Refused, match="A scan is running"):
         controller.save_thresholds(t.benign_below, t.malignant_at)
 
 

@@ -4,6 +4,6 @@ The GUI (:mod:`appliance.gui.main_window`) is a thin shell that runs these off i
 shows what they return; tests run them directly. See :class:`~appliance.controller.core.Controller`.
 """
 
-from appliance.controller.core import Controller
+from appliance.controller.core import Controller, Refused
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "Refused"]

@@ -27,7 +27,7 @@ from appliance.controller.results import (
 from appliance.controller.scans import ScanQueue, shown
 from appliance.errors import ApplianceError
 from appliance.ingest import Volume
-from appliance.settings import SettingRefused, SettingSaved
+from appliance.settings import SettingSaved
 
 if TYPE_CHECKING:
     from appliance.runtime import Appliance
@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 
 OPERATOR_EVENTS = ("operator_signed_in", "review")
 MAX_OPERATOR_NAME = 60
+
+
+class Refused(ApplianceError):
+    """An action that cannot be done now (no database, nobody signed in, a scan running);
+    the message says why and what to do."""
 
 
 class HistoryQuery(Protocol):
@@ -61,9 +66,7 @@ class Controller:
         store = self.appliance.store
         if store is None:
             found = self.appliance.store_problem
-            raise SettingRefused(
-                "The database is not available" + (f": {found.detail}" if found else ".")
-            )
+            raise Refused("The database is not available" + (f": {found.detail}" if found else "."))
         return store
 
     # -- records -------------------------------------------------------------------------------
@@ -124,9 +127,9 @@ class Controller:
         """Check and remember who is at the screen (no database access: safe on any thread)."""
         name = " ".join(name.split())
         if not name:
-            raise SettingRefused("Type your name or pick it from the list.")
+            raise Refused("Type your name or pick it from the list.")
         if len(name) > MAX_OPERATOR_NAME:
-            raise SettingRefused(f"That name is too long (at most {MAX_OPERATOR_NAME} characters).")
+            raise Refused(f"That name is too long (at most {MAX_OPERATOR_NAME} characters).")
         self.operator = name
         return name
 
@@ -144,7 +147,7 @@ class Controller:
 
     def _person(self, doing: str) -> str:
         if not self.operator:
-            raise SettingRefused(f"Tell the appliance who you are before {doing}.")
+            raise Refused(f"Tell the appliance who you are before {doing}.")
         return self.operator
 
     # -- reviews -------------------------------------------------------------------------------
@@ -201,15 +204,15 @@ class Controller:
 
     def audit_admin(self, event: str) -> None:
         """The admin corner was unlocked/locked: audited under the person's name if known."""
-        self.store.audit(event, actor=self.operator or "admin")
+        self.store.audit(event, actor=self.operator or settings.ADMIN_ACTOR)
 
     def save_thresholds(self, benign_below: float, malignant_at: float) -> SettingSaved:
         """Save the admin's cut-offs for the loaded model (only those that changed)."""
         card = self.appliance.card
         if card is None:
-            raise SettingRefused("Thresholds belong to a model, and no model is loaded.")
+            raise Refused("Thresholds belong to a model, and no model is loaded.")
         if self.scans.busy:
-            raise SettingRefused("A scan is running. Change the thresholds when it has finished.")
+            raise Refused("A scan is running. Change the thresholds when it has finished.")
         actor = self._person("changing settings")
         saved = settings.save_thresholds(
             self.store, card.thresholds, card.sha256, benign_below, malignant_at, actor
