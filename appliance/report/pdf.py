@@ -55,7 +55,6 @@ from appliance.report.words import (
     when,
 )
 from appliance.report.writing import ReportError, atomic_output
-from appliance.store.cases import SIDECAR_NAME
 from appliance.text import display_text
 
 log = logging.getLogger(__name__)
@@ -111,7 +110,7 @@ def build_story(contents: ScanContents, *, device: str, f: Fonts) -> list[Flowab
         )
         about = [Paragraph(specimen_words(case.details), st.cell)]
         about += [
-            Paragraph(f"{SIDECAR_NAME}: {text(problem)}", st.problem)
+            Paragraph(text(problem), st.problem)
             for problem in case.details.problems
         ]
         table = case_table(case.images, contents.reviews, contents.thresholds, st, f.unicode)
