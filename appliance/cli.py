@@ -12,9 +12,7 @@ import dataclasses
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -216,80 +214,9 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_watch(args: argparse.Namespace, config: Config) -> int:
-    from appliance.ingest import VolumeEvent
-    from appliance.runtime import describe_source, open_analyzer, open_source
-    from appliance.sdnotify import notify
+    from appliance.watch import watch
 
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    reports = args.reports or config.reports
-    with open_analyzer(config) as analyzer, open_source(config) as source:
-        pending: list = []
-        arrived = threading.Condition()
-
-        def on_event(event) -> None:
-            with arrived:
-                pending.append(event)
-                arrived.notify()
-
-        print(f"watching {describe_source(config)} — {RESEARCH_ONLY}. Ctrl-C to stop.", flush=True)
-        for volume in source.present():
-            pending.append(VolumeEvent("inserted", volume))
-        source.start(on_event)
-        notify("READY=1")
-        while not stop.is_set():
-            with arrived:
-                if not pending:
-                    arrived.wait(timeout=0.5)
-                events, pending[:] = list(pending), []
-            for event in events:
-                if event.kind != "inserted" or stop.is_set():
-                    if event.kind == "removed":
-                        print(f"stick removed: {display_text(event.volume.label)}", flush=True)
-                    continue
-                _watch_one(analyzer, event.volume, config, Path(reports))
-    print("stopped cleanly", flush=True)
-    return EXIT_OK
-
-
-def _watch_one(analyzer, volume, config: Config, reports: Path) -> None:
-    """Scan one stick and write its report. Whatever goes wrong with this stick is printed and
-    the watcher goes on: one bad stick must not leave the next one unscanned."""
-    label = display_text(volume.label)
-    print(f"stick inserted: {label} at {display_text(volume.mount_point)}", flush=True)
-    try:
-        summary = analyzer.scan(volume.mount_point, label=volume.label, source=volume.source)
-    except Exception as exc:  # the scan row is already marked failed by Analyzer.scan
-        log.exception("scan of %s failed", label)
-        print(
-            f"histo-appliance: the scan of {label} failed: {display_text(exc)}."
-            " Everything finished before is stored. Still watching.",
-            file=sys.stderr,
-            flush=True,
-        )
-        return
-    path = _watch_report(analyzer, summary.scan_id, reports)
-    print_scan_table(summary, analyzer.card, config, path)
-
-
-def _watch_report(analyzer, scan_id: int, reports: Path) -> Path | None:
-    """Write the scan's PDF; a failure is printed and watching goes on (the scan is stored)."""
-    from appliance.controller.export import export_local
-
-    try:
-        return export_local(analyzer.store, scan_id, reports, analyzer.device)
-    except Exception as exc:  # ApplianceError/OSError expected; anything else is a bug, logged
-        if not isinstance(exc, ApplianceError | OSError):
-            log.exception("report of scan %s failed", scan_id)
-        print(
-            f"histo-appliance: scan {scan_id} is stored, but its report could not be written."
-            f" {display_text(exc)} Write it later with `histo-appliance report {scan_id}`."
-            " Still watching.",
-            file=sys.stderr,
-            flush=True,
-        )
-        return None
+    return watch(config, Path(args.reports or config.reports))
 
 
 def cmd_history(args: argparse.Namespace, config: Config) -> int:

@@ -95,7 +95,7 @@ def test_cli_report_uses_the_name(tmp_path: Path, capsys) -> None:
 def test_watch_goes_on_when_a_report_cannot_be_written(tmp_path: Path, capsys) -> None:
     from types import SimpleNamespace
 
-    from appliance.cli import _watch_report
+    from appliance.watch import watch_report
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the reports folder should be")
@@ -103,8 +103,8 @@ def test_watch_goes_on_when_a_report_cannot_be_written(tmp_path: Path, capsys) -
         _scan(store)
         store.finish_scan(1, "complete")
         analyzer = SimpleNamespace(store=store, device="lab-pi")
-        assert _watch_report(analyzer, 1, blocker / "reports") is None
-        written = _watch_report(analyzer, 1, tmp_path / "reports")
+        assert watch_report(analyzer, 1, blocker / "reports") is None
+        written = watch_report(analyzer, 1, tmp_path / "reports")
     err = capsys.readouterr().err
     assert (
         "scan 1 is stored" in err and "histo-appliance report 1" in err and "Still watching" in err
