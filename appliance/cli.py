@@ -286,7 +286,8 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
             dest = export_path(store, config.reports, args.scan_id, fmt, device)
         path = export_scan(store, args.scan_id, fmt, dest, device=device)
         if stick is not None and output is not None:
-            path = _report_onto_stick(store, path, output, stick, mounts)
+            target = output / path.name if output.is_dir() else output  # a folder on the stick
+            path = _report_onto_stick(store, path, target, stick, mounts)
     print(f"{fmt.value} export of scan {args.scan_id} written: {Path(path).resolve()}")
     return EXIT_OK
 

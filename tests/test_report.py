@@ -143,7 +143,8 @@ def test_report_carries_everything_a_reader_needs(store: Store, tmp_path: Path) 
     assert MARKUP_NAME in whole
     assert "Dr <Ada> Lovelace" in whole and "Needs <deeper> look & recut" in whole
     assert "overridden to " + Decision.INDETERMINATE.wording in whole
-    assert "p(malignant) = 0.873" in whole  # the AI result stays visible beside the review
+    # The AI result stays visible beside the review, at the card's precision (0.3 / 0.7: two).
+    assert "p(malignant) = 0.87" in whole
     assert "tiles: 3 (2 " in whole and "threshold 0.70" in whole
     assert "3 background tiles skipped" in whole
     assert "The file is not a readable image." in whole

@@ -121,7 +121,7 @@ def ai_words(image: ImageRecord, thresholds: Thresholds | None, unicode: bool) -
     decision = image.effective_decision
     lines = [f"<b>{text(decision.wording)}</b>"]
     if image.p_malignant is not None:
-        lines.append(f"p(malignant) = {image.p_malignant:.3f}")
+        lines.append(f"p(malignant) = {probability(image.p_malignant, thresholds)}")
     tiles = describe_tiles(image.tiles, thresholds, unicode=unicode)
     if tiles:
         lines.append(text(tiles))
