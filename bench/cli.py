@@ -53,6 +53,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--note", default=None, help="what the machine was doing (in the JSON)")
     parser.add_argument("--yes", action="store_true", help="do not pause after the estimate")
     parser.add_argument(
+        "--update",
+        type=Path,
+        help="start from this results JSON: the parts run now replace its, the rest are kept",
+    )
+    parser.add_argument(
         "--render", type=Path, help="print the tables of a results JSON (Pi estimate redone)"
     )
     args = parser.parse_args(argv)
@@ -190,6 +195,18 @@ def run_pi(results: Results, views: int) -> None:
     results.pi_scans = pi.scans((min(candidates), max(candidates)), views, ratio, units)
 
 
+def _carry_over(previous: Results, results: Results, skipped: list[str]) -> None:
+    """Keep the parts of an earlier run that this run skips (e.g. redo only the scans)."""
+    if "inference" in skipped:
+        results.inference, results.ops = previous.inference, previous.ops
+    if "e2e" in skipped:
+        results.e2e, results.patch_source = previous.e2e, previous.patch_source
+    if "storage" in skipped:
+        results.storage = previous.storage
+    kept = [part for part in ("inference", "e2e", "storage") if part in skipped]
+    results.problems.append(f"kept from the run of {previous.date}: {', '.join(kept)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.render is not None:
@@ -227,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             args.note or ("" if pi_model else SHARED_NOTE),
         ),
     )
+    if args.update is not None:
+        _carry_over(Results.load(args.update), results, args.skip)
     out = args.out or ROOT / "bench" / "results" / f"{results.machine.host}-{now:%Y%m%d-%H%M}.json"
     # The JSON is rewritten after every part, so a long run stopped midway keeps what it measured.
     if "inference" not in args.skip:
