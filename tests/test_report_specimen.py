@@ -131,6 +131,16 @@ def test_details_are_stored_per_scan_and_append_only(tmp_path: Path) -> None:
                                                   problems=("line 3 unknown",))])  # fmt: skip
         assert case_details(store, scan_id)["c1"].problems == ("line 3 unknown",)
         assert case_details(store, scan_id + 1) == {}
+        # Two folders that differ only in bytes that are not UTF-8 show alike: one case.
+        alike = [b"caf\xe9", b"caf\xff"]
+        names = [name.decode("utf-8", "surrogateescape") for name in alike]
+        other = start_test_scan(store)
+        record_cases(
+            store, other, [CaseDetails(case=n, accession=f"A{i}") for i, n in enumerate(names)]
+        )
+        assert {k: d.accession for k, d in case_details(store, other).items()} == {
+            "caf\ufffd": "A0"
+        }
     conn = sqlite3.connect(db)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("UPDATE case_details SET accession = 'forged'")

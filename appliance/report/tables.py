@@ -103,7 +103,7 @@ def summary_table(contents: ScanContents, st: Styles) -> Table:
             ]
         )
         style.append(("BACKGROUND", (2, row), (2, row), DECISION_TINT[verdict.decision]))
-    widths = [3.0 * cm, 3.0 * cm, 2.8 * cm, 1.6 * cm, FRAME_W - 10.4 * cm]
+    widths = [3.4 * cm, 2.9 * cm, 2.8 * cm, 1.5 * cm, FRAME_W - 10.6 * cm]
     table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle(style))
     return table

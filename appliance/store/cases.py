@@ -76,12 +76,19 @@ class CaseDetails:
 
 
 def record_cases(store: Store, scan_id: int, details: Iterable[CaseDetails]) -> None:
-    """Store the details of a scan's cases, all in one transaction (a case at most once)."""
-    rows = list(details)
+    """Store the details of a scan's cases, all in one transaction.
+
+    A case is stored once per scan under its shown name (the name its images carry): two
+    folders whose names differ only in bytes that are not UTF-8 show alike, their images form
+    one case, and the first folder's details stand for it.
+    """
+    rows: dict[str, CaseDetails] = {}
+    for item in details:
+        rows.setdefault(display(item.case), item)
     if not rows:
         return
     with store._write("save the cases' specimen details") as db:
-        for item in rows:
+        for item in rows.values():
             store._insert(
                 db,
                 "case_details",
