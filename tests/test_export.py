@@ -295,3 +295,42 @@ def test_cli_export_writes_each_format_and_says_where(scan, tmp_path: Path, caps
     )
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "Could not write" in err
+
+
+def test_hostile_names_and_notes_never_break_an_export(tmp_path: Path) -> None:
+    hostile = "c/two\nlines\x1b[31m\u202egnp.exe"
+    db = tmp_path / "h.db"
+    with Store.open(db) as store:
+        scan_id = store.start_scan(
+            source="usb", volume_label="ST\x1bICK", volume_path="/media/x", device="pi",
+            model_name="m", model_version="1", model_sha256=MODEL_SHA, backend=None,
+            thresholds={"benign_below": 0.3, "malignant_at": 0.7},
+        )  # fmt: skip
+        image_id = _image(store, scan_id, hostile, "c", 0.9)
+        store.add_review(image_id, reviewer="Dr \u202eX", agreed=True, corrected_decision=None,
+                         note="one\x1b\ntwo")  # fmt: skip
+        store.finish_scan(scan_id, "complete")
+    row = next(
+        csv.DictReader(_export(db, scan_id, "csv", tmp_path / "h.csv").open(encoding="utf-8-sig"))
+    )
+    assert row["path"] == "c/two\\nlines\\x1b[31m\\u202egnp.exe"  # visible, never acted on
+    assert row["review_by"] == "Dr \\u202eX" and row["review_note"] == "one\\x1b\ntwo"
+    assert bytes.fromhex(row["path_bytes_hex"]) == hostile.encode()
+    doc = json.loads(_export(db, scan_id, "json", tmp_path / "h.json").read_text("utf-8"))
+    assert doc["images"][0]["path"] == hostile  # JSON escapes it; a program gets it exactly
+    r4 = pytest.importorskip("fhir.resources.R4B", reason="the test extra's fhir.resources")
+    bundle = json.loads(_export(db, scan_id, "fhir", tmp_path / "h.fhir.json").read_text("utf-8"))
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        r4.get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+    def strings(value: object) -> list[str]:
+        if isinstance(value, dict):
+            return [s for item in value.values() for s in strings(item)]
+        if isinstance(value, list):
+            return [s for item in value for s in strings(item)]
+        return [value] if isinstance(value, str) else []
+
+    # FHIR strings hold no control characters but line breaks and tabs.
+    assert not [s for s in strings(bundle) if any(ord(c) < 32 and c not in "\n\r\t" for c in s)]
+    assert "c/two\\nlines\\x1b[31m\\u202egnp.exe" in strings(bundle)

@@ -31,7 +31,7 @@ from typing import Any
 from appliance.report.contents import CaseContents, ExportStamp, ScanContents
 from appliance.report.words import RESEARCH_ONLY
 from appliance.store import ImageRecord, ReviewRecord
-from appliance.text import display
+from appliance.text import display_text
 from appliance.values import Decision
 
 SYSTEM = "urn:histo-appliance:"
@@ -67,6 +67,17 @@ IMAGE_CODE = {
 _FHIR_DATE = re.compile(
     r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?)?)?$"
 )
+
+
+def shown(value: object) -> str:
+    """Text from a stick or a person as a FHIR string: one line, no control characters (FHIR
+    strings may not hold them), escapes visible (:func:`appliance.text.display_text`)."""
+    return display_text(value)
+
+
+def lines_text(value: str) -> str:
+    """Like :func:`shown`, line by line: a note's or a conclusion's line breaks are kept."""
+    return "\n".join(display_text(line) for line in value.splitlines())
 
 
 @dataclass(frozen=True)
@@ -106,9 +117,9 @@ def review_note(review: ReviewRecord) -> dict[str, Any]:
     if review.note:
         words += f" Note: {review.note}"
     return {
-        "authorString": display(review.reviewer),
+        "authorString": shown(review.reviewer),
         "time": review.created_at,
-        "text": display(words),
+        "text": lines_text(words),
     }
 
 
@@ -135,7 +146,7 @@ def specimen_resource(case: CaseContents, ids: Ids) -> dict[str, Any]:
         collection["bodySite"] = {"text": details.body_site}
     if collection:
         resource["collection"] = collection
-    notes = [f"Case folder on the stick: {display(case.name)}"]
+    notes = [f"Case folder on the stick: {shown(case.name)}"]
     if details.collected and "collectedDateTime" not in collection:
         notes.append(f"Collected (as written): {details.collected}")
     if details.note:
@@ -164,7 +175,7 @@ def observation_resource(
                     "display": "Error",
                 }
             ],
-            "text": display(image.error or "the image could not be analysed"),
+            "text": shown(image.error or "the image could not be analysed"),
         }
     else:
         probability["valueQuantity"] = {
@@ -175,14 +186,14 @@ def observation_resource(
         }
     components = [
         probability,
-        {"code": {"text": "File on the stick"}, "valueString": display(image.path)},
-        {"code": {"text": "Case (folder on the stick)"}, "valueString": display(image.case)},
+        {"code": {"text": "File on the stick"}, "valueString": shown(image.path)},
+        {"code": {"text": "Case (folder on the stick)"}, "valueString": shown(image.case)},
     ]
     if image.sha256:
         components.append({"code": {"text": "Image file sha256"}, "valueString": image.sha256})
     notes = [{"text": f"{RESEARCH_ONLY}."}]
     if image.error:
-        notes.append({"text": f"Could not be analysed: {display(image.error)}"})
+        notes.append({"text": f"Could not be analysed: {shown(image.error)}"})
     review = contents.review(image)
     if review is not None:
         notes.append(review_note(review))
@@ -197,7 +208,7 @@ def observation_resource(
         "effectiveDateTime": image.created_at,
         "issued": image.created_at,
         "valueCodeableConcept": _decision_concept(decision),
-        "method": {"text": f"{display(scan.model_name)} {display(scan.model_version)};"
+        "method": {"text": f"{shown(scan.model_name)} {shown(scan.model_version)};"
                    f" cut-offs: {scan.rules.describe()}"},
         "device": _ref(model),
         "component": components,
@@ -216,7 +227,7 @@ def device_resources(contents: ScanContents, ids: Ids) -> tuple[dict[str, Any], 
         "id": ids("device", "appliance"),
         "meta": META,
         "deviceName": [
-            {"name": display(scan.device or "not recorded"), "type": "user-friendly-name"}
+            {"name": shown(scan.device or "not recorded"), "type": "user-friendly-name"}
         ],
         "type": {"text": "histo-appliance: offline image classifier (Raspberry Pi)"},
         "note": [{"text": f"{RESEARCH_ONLY}."}],
@@ -226,10 +237,10 @@ def device_resources(contents: ScanContents, ids: Ids) -> tuple[dict[str, Any], 
         "id": ids("device", "model"),
         "meta": META,
         "identifier": [{"system": f"{SYSTEM}model-sha256", "value": scan.model_sha256}],
-        "deviceName": [{"name": display(scan.model_name), "type": "model-name"}],
+        "deviceName": [{"name": shown(scan.model_name), "type": "model-name"}],
         "type": {"text": "Machine-learning model (int8 TFLite) classifying H&E image patches"},
-        "version": [{"value": display(scan.model_version)}],
-        "note": [{"text": f"{RESEARCH_ONLY}. Interpreter: {display(scan.backend or '?')}."}],
+        "version": [{"value": shown(scan.model_version)}],
+        "note": [{"text": f"{RESEARCH_ONLY}. Interpreter: {shown(scan.backend or '?')}."}],
         "parent": _ref(appliance),
     }
     return model, appliance
@@ -239,7 +250,7 @@ def conclusion(contents: ScanContents) -> str:
     lines = [f"{RESEARCH_ONLY}. Machine-learning output, not a diagnosis."]
     for case in contents.cases:
         verdict = case.verdict
-        lines.append(f"{display(case.name)}: {verdict.decision.wording} — {verdict.explanation()}")
+        lines.append(f"{shown(case.name)}: {verdict.decision.wording} — {verdict.explanation()}")
     if contents.scan.status != "complete":
         lines.append(
             f"The scan did not complete ({contents.scan.status}): not every image has a result."
@@ -276,7 +287,7 @@ def fhir_bundle(contents: ScanContents, stamp: ExportStamp) -> dict[str, Any]:
         "issued": stamp.at,
         "specimen": [_ref(s) for s in specimens.values()],
         "result": [_ref(o) for o in observations],
-        "conclusion": display(conclusion(contents)),
+        "conclusion": lines_text(conclusion(contents)),
     }
     if not report["specimen"]:
         del report["specimen"]
