@@ -37,12 +37,13 @@ def usable_cores() -> int:
 
 
 def default_threads() -> int:
-    """Interpreter threads when nobody chose: every usable core, at most four.
+    """Interpreter threads when nobody chose: every usable core, at most four (a Pi 4's).
 
-    Measured with ``bench`` on a 2-core x86 machine, the shipped model at 8-view batches runs
-    1.7-1.9x faster on 2 threads than on 1; the image reader shares the cores but spends most
-    of its time in Pillow and numpy with the GIL released, so it costs the interpreter little.
-    A Pi 4 has four cores and the interpreter should use them all (its config said 2)."""
+    XNNPACK splits each convolution over its threads, and the appliance has nothing else to run
+    meanwhile except the image reader, which spends its time in Pillow and numpy with the GIL
+    released. Measured here (a 2-core x86 shared with other jobs, load 5): 1 and 2 threads gave
+    the same 23-38 ms per 8-view patch within noise, so this machine cannot settle it;
+    ``bench/`` times 1/2/4 threads on a quiet Pi and the config's ``num_threads`` overrides."""
     return min(MAX_DEFAULT_THREADS, usable_cores())
 
 
