@@ -141,10 +141,9 @@ def _inference(config: Config) -> str:
     import numpy as np
     from PIL import Image
 
-    from appliance.inference.classifier import Classifier
-    from appliance.inference.installed import load_model
+    from appliance.runtime import load_classifier
 
-    classifier = Classifier(load_model(config), backend=config.backend)
+    classifier = load_classifier(config)
     # A flat pink square is no tissue the scope gate would let through, so the check runs the
     # model itself (all of the card's views) and then the gate, and reports both.
     tissue = np.full((50, 50, 3), (200, 120, 180), np.uint8)

@@ -29,6 +29,7 @@ from appliance.values import Thresholds
 if TYPE_CHECKING:
     from appliance.inference.bundle import ModelBundle
     from appliance.inference.card import ModelCard
+    from appliance.inference.classifier import Classifier
     from appliance.pipeline import Analyzer
     from appliance.store import Store
 
@@ -62,13 +63,8 @@ class Appliance:
         classifier = None
         if model:
             try:
-                from appliance.inference.classifier import Classifier
-                from appliance.inference.installed import load_model
-
-                appliance.bundle = load_model(config)
-                classifier = Classifier(
-                    appliance.bundle, backend=config.backend, num_threads=config.num_threads
-                )
+                classifier = load_classifier(config)
+                appliance.bundle = classifier.bundle
             except Exception as exc:
                 appliance.model_error = exc
         try:
@@ -157,6 +153,15 @@ class Appliance:
         if self.analyzer is None:
             raise self.model_error or self.store_error or RuntimeError("no model was loaded")
         return self.analyzer
+
+
+def load_classifier(config: Config) -> Classifier:
+    """The verified model with the configured interpreter and threads: the one way every face
+    (scan, watch, GUI, doctor) builds it, so ``doctor`` measures what a scan will run."""
+    from appliance.inference.classifier import Classifier
+    from appliance.inference.installed import load_model
+
+    return Classifier(load_model(config), backend=config.backend, num_threads=config.num_threads)
 
 
 def device_name(config: Config, store: Store | None) -> str:
