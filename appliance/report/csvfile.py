@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 
-from appliance.report.contents import ExportStamp, ScanContents
+from appliance.report.contents import CaseContents, ExportStamp, ScanContents
 from appliance.report.words import RESEARCH_ONLY, probability
 from appliance.store import ImageRecord
 from appliance.text import display_text
@@ -97,10 +97,11 @@ def bytes_hex(image: ImageRecord) -> str:
     return raw.hex() if display_text(image.path).encode("utf-8") != raw else ""
 
 
-def image_row(contents: ScanContents, image: ImageRecord, stamp: ExportStamp) -> dict[str, str]:
+def image_row(
+    contents: ScanContents, case: CaseContents, image: ImageRecord, stamp: ExportStamp
+) -> dict[str, str]:
     """One image's row (every value text, as the CSV file holds it)."""
     scan, thresholds = contents.scan, contents.thresholds
-    case = next(c for c in contents.cases if c.name == image.case)
     review = contents.review(image)
     p = image.p_malignant
     row = {
@@ -153,6 +154,7 @@ def render_csv(contents: ScanContents, stamp: ExportStamp) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    for image in contents.images:
-        writer.writerow(image_row(contents, image, stamp))
+    for case in contents.cases:
+        for image in case.images:
+            writer.writerow(image_row(contents, case, image, stamp))
     return out.getvalue().encode("utf-8-sig")
