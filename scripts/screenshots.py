@@ -1,16 +1,20 @@
 """Screenshots of the real app for docs/technician.md, taken from a real X window under Xvfb.
 
-    python scripts/screenshots.py            # re-runs itself under xvfb-run at each screen size
+    python scripts/screenshots.py                  # re-runs itself under xvfb-run at each size
+    python scripts/screenshots.py --size 800x480   # one size
 
 It drives the app like a technician on a copy of the demo stick (a mock USB port in a temporary
-folder): waiting, scanning, finished, a result with its tile map, a review, the reviewer prompt,
-history, about, admin, and the problem screens (refused model, stick pulled out). Each PNG is a
-grab of the whole X screen, so what is saved is what the kiosk shows.
+folder): waiting, scanning, finished, a result with its tile map, changing a result (with the
+on-screen keyboard), the reviewer prompt, the review saved, history, about, admin, and the
+problem screens (refused model, stick pulled out). The same tour runs at 1920x1080 (files
+``NN-name.png``) and at 800x480 (``small-NN-name.png``). Each PNG is a grab of the whole X
+screen, so what is saved is what the kiosk shows.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -21,25 +25,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-SIZES = ("1280x800", "800x480")
+SIZES = ("1920x1080", "800x480")  # a 1080p monitor and the official 7" touch screen
 
 
 def relaunch_under_xvfb(size: str, model: Path | None) -> int:
+    """Run the tour on a virtual screen of ``size``: an X server (xvfb-run) when there is one,
+    else Qt's offscreen platform given a screen of that size (the window is grabbed instead of
+    the screen; both show the real window, with the research-use banner)."""
     width, height = size.split("x")
-    command = [
-        "xvfb-run",
-        "-a",
-        "-s",
-        f"-screen 0 {width}x{height}x24 -dpi 96",
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--inside",
-        "--size",
-        size,
-    ]
+    inside = [sys.executable, str(Path(__file__).resolve()), "--inside", "--size", size]
     if model is not None:
-        command += ["--model", str(model.resolve())]
-    return subprocess.call(command, env={**os.environ, "QT_QPA_PLATFORM": "xcb"})
+        inside += ["--model", str(model.resolve())]
+    if shutil.which("xvfb-run"):
+        command = ["xvfb-run", "-a", "-s", f"-screen 0 {width}x{height}x24 -dpi 96", *inside]
+        return subprocess.call(command, env={**os.environ, "QT_QPA_PLATFORM": "xcb"})
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "screen.json"
+        screen = {"name": "kiosk", "x": 0, "y": 0, "width": int(width), "height": int(height)}
+        config.write_text(json.dumps({"screens": [{**screen, "logicalDpi": 96, "dpr": 1}]}))
+        platform = f"offscreen:configfile={config}"
+        return subprocess.call(inside, env={**os.environ, "QT_QPA_PLATFORM": platform})
 
 
 def main() -> int:
@@ -87,7 +92,13 @@ class Shooter:
         from PySide6.QtGui import QGuiApplication
 
         self.spin(0.4)
-        pixmap = QGuiApplication.primaryScreen().grabWindow(0)
+        if QGuiApplication.platformName() == "offscreen":  # no screen to grab: the window
+            from PySide6.QtWidgets import QApplication
+
+            shown = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+            pixmap = shown[-1].grab()
+        else:
+            pixmap = QGuiApplication.primaryScreen().grabWindow(0)
         prefix = "" if not self.small else "small-"
         path = OUT / f"{prefix}{name}.png"
         pixmap.save(str(path))
@@ -127,11 +138,8 @@ class Shooter:
 
     def run(self) -> int:
         try:
-            if self.small:
-                self.small_tour()
-            else:
-                self.tour()
-                self.problems()
+            self.tour()
+            self.problems()
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
         return 0
@@ -140,11 +148,12 @@ class Shooter:
         classifier = window.session.analyzer.classifier
         real = classifier.classify
 
-        def slow(image):
+        def slow(*args, **kwargs):
             time.sleep(seconds)
-            return real(image)
+            return real(*args, **kwargs)
 
         classifier.classify = slow
+        return real
 
     def tour(self) -> None:
         port = self.work / "port"
@@ -152,13 +161,13 @@ class Shooter:
         window = self.window(self.config(port))
         self.shot("01-waiting")
 
-        self.slow_down(window, 0.25)
+        real = self.slow_down(window, 0.25)
         self.plug(port, "DEMO-STICK")
         self.until(lambda: window.live.images.rowCount() >= 12, what="rows")
         self.shot("02-scanning")
-        window.session.analyzer.classifier.classify = window.session.analyzer.classifier.classify
+        window.session.analyzer.classifier.classify = real
         self.until(
-            lambda: window.worker is None and window.live.scan_id is not None,
+            lambda: window.scans.worker is None and window.live.scan_id is not None,
             what="the scan to finish",
         )
         self.shot("03-finished-cases")
@@ -176,15 +185,24 @@ class Shooter:
         patch = next(i for i in images if i.case == "patient-10262" and i.status == "ok")
         self.open(window, patch.id)
         for name in ("M. Okafor", "J. Lindqvist", "S. Haddad"):
-            window.session.audit_sign_in(name)
+            window.controller.audit_sign_in(name)
         review = window.result.review
         review.change_button.setChecked(True)
         corrected = "benign" if patch.decision != "benign" else "malignant"
         from appliance.decision import Decision
 
         review.choice_buttons[Decision(corrected)].setChecked(True)
-        review.note.setText("Artefact; second opinion requested")
+        review.save_button.click()  # no note yet: the screen says so beside the note
         self.shot("06-review-change")
+        review.keyboard_button.click()
+        from appliance.gui.keyboard import keyboard_for
+
+        keyboard = keyboard_for(review)
+        keyboard.pick("Artefact")
+        for char in "; re-cut":
+            keyboard.type(char)
+        self.shot("06b-keyboard")
+        keyboard.done_button.click()
         review.save_button.click()
         self.until(
             lambda: (
@@ -198,7 +216,7 @@ class Shooter:
         self.until(lambda: window.result.human_detail.text() != "", what="review saved")
         self.shot("08-reviewed")
 
-        window.result.back.emit()
+        window.result.back_button.click()
         window.live.export_button.click()
         self.until(lambda: "Report saved" in window.toast.text(), what="export")
         self.shot("09-exported")
@@ -232,10 +250,10 @@ class Shooter:
                     image.save(second / case / f"copy-{index}-{path.name}", pnginfo=info)
         stick = port / "STICK-2"
         second.rename(stick)
-        self.until(lambda: window.worker is not None, what="the second scan to start")
+        self.until(lambda: window.scans.worker is not None, what="the second scan to start")
         self.until(lambda: window.live.images.rowCount() >= 6, what="second scan rows")
         shutil.rmtree(stick)
-        self.until(lambda: window.worker is None, what="interrupted scan")
+        self.until(lambda: window.scans.worker is None, what="interrupted scan")
         self.spin(0.6)
         self.shot("14-stick-removed")
         window.close()
@@ -243,14 +261,13 @@ class Shooter:
     @staticmethod
     def zoom_on_tiles(window, image, factor: float) -> None:
         """Zoom in on the middle of the most suspicious tiles, so the map's patterns show."""
-        tiles = image.tiles or {}
-        scored = sorted(
-            zip(tiles.get("probabilities", []), tiles.get("origins", []), strict=False),
-            reverse=True,
-        )[:12]
+        tiles = image.tiles
+        if tiles is None:
+            return
+        scored = sorted(zip(tiles.probabilities, tiles.origins, strict=False), reverse=True)[:12]
         if not scored:
             return
-        size = tiles["tile_size"]
+        size = tiles.tile_size
         x = sum(o[0] for _, o in scored) / len(scored) + size / 2
         y = sum(o[1] for _, o in scored) / len(scored) + size / 2
         window.result.view.zoom_by(factor)
@@ -259,7 +276,7 @@ class Shooter:
     def open(self, window, image_id: int) -> None:
         shown: list[int] = []
         window.image_shown.connect(shown.append)
-        window.open_image(image_id, window.live)
+        window.results.open_image(image_id, window.live)
         self.until(lambda: image_id in shown, what=f"image {image_id}")
         window.image_shown.disconnect(shown.append)
 
@@ -275,23 +292,6 @@ class Shooter:
         model.write_bytes(bytes(data))
         window = self.window(self.config(port, model=bundle, database=self.work / "bad.db"))
         self.shot("15-error-model-refused")
-        window.close()
-
-    def small_tour(self) -> None:
-        port = self.work / "port"
-        port.mkdir()
-        window = self.window(self.config(port))
-        self.shot("01-waiting")
-        self.plug(port, "DEMO-STICK")
-        self.until(
-            lambda: window.worker is None and window.live.scan_id is not None,
-            what="the scan to finish",
-        )
-        self.shot("03-finished-cases")
-        images = window.session.store.images(window.live.scan_id)
-        slide = next(i for i in images if i.case.startswith("slide"))
-        self.open(window, slide.id)
-        self.shot("05-result-tile-map")
         window.close()
 
 

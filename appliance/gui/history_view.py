@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from appliance.decision import Decision, most_serious
-from appliance.gui import style
+from appliance.gui import keyboard, style
 from appliance.gui.state_views import LABEL_CHARS, local_time
 from appliance.gui.widgets import TouchTable, button, label
 from appliance.text import display_text
@@ -75,6 +75,10 @@ class HistoryPage(QWidget):
         self.text.setClearButtonEnabled(True)
         self.text.returnPressed.connect(self.request)
         row.addWidget(self.text, 2)
+        self.keyboard_button = keyboard.attach(
+            self.text, "Case, stick or file name", on_done=self.request
+        )
+        row.addWidget(self.keyboard_button)
         self.decision = QComboBox()
         self.decision.addItem("Any result", None)
         for decision in Decision:

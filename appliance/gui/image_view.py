@@ -85,6 +85,9 @@ class ImageView(QGraphicsView):
         self.setBackgroundBrush(QColor("#2B2B2B"))
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(160, 120)
+        # Panned by dragging (finger or mouse): scroll bars would only take the picture's room.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.viewport().grabGesture(Qt.GestureType.PinchGesture)
         self.image_item = QGraphicsPixmapItem()
         self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)

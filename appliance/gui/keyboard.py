@@ -44,6 +44,7 @@ class Keyboard(QWidget):
         self.setAccessibleName("On-screen keyboard")
         self.target: QLineEdit | None = None
         self.join: str | None = None
+        self.on_done: Callable[[], None] | None = None
         box = QVBoxLayout(self)
         box.setContentsMargins(6, 4, 6, 4)
         box.setSpacing(4)
@@ -108,10 +109,16 @@ class Keyboard(QWidget):
     # -- use -----------------------------------------------------------------------------------
 
     def edit(
-        self, target: QLineEdit, title: str, phrases: Sequence[str] = (), join: str | None = None
+        self,
+        target: QLineEdit,
+        title: str,
+        phrases: Sequence[str] = (),
+        join: str | None = None,
+        on_done: Callable[[], None] | None = None,
     ) -> None:
-        """Open for ``target``. A tapped phrase replaces the text, or is added after ``join``."""
-        self.target, self.join = target, join
+        """Open for ``target``. A tapped phrase replaces the text, or is added after ``join``;
+        ``on_done`` runs after Done has written the text back (a search, say)."""
+        self.target, self.join, self.on_done = target, join, on_done
         self.title.setText(title)
         self.line.setMaxLength(target.maxLength())
         self.line.setPlaceholderText(target.placeholderText())
@@ -150,17 +157,20 @@ class Keyboard(QWidget):
             self.line.setText(phrase)
 
     def accept(self) -> None:
+        then = self.on_done
         if self.target is not None:
             self.target.setText(self.line.text())
             self.target.setFocus(Qt.FocusReason.OtherFocusReason)
         self._close(True)
+        if then is not None:
+            then()
 
     def reject(self) -> None:
         self._close(False)
 
     def _close(self, accepted: bool) -> None:
         self.hide()
-        self.target = None
+        self.target = self.on_done = None
         self.finished.emit(accepted)
 
 
@@ -190,12 +200,13 @@ def attach(
     title: str,
     phrases: Callable[[], Sequence[str]] = tuple,
     join: str | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> QPushButton:
     """Give ``field`` an on-screen keyboard: opened by tapping the field or the returned ⌨ button
     (put it beside the field). ``phrases`` is asked each time (recent names change)."""
 
     def open_() -> None:
-        keyboard_for(field).edit(field, title, phrases(), join)
+        keyboard_for(field).edit(field, title, phrases(), join, on_done)
 
     key = button("⌨", tip="On-screen keyboard")
     key.setAccessibleName(f"Keyboard for: {title}")

@@ -1,7 +1,9 @@
 """The "Who is reviewing?" page: a name from a list of recent ones, or typed.
 
 Why a list: the appliance may have no keyboard, and the same few people use it every day; one
-tap on their name is enough. The name is what the audit log and the report record for each review.
+tap on their name is enough. A new name is typed on the on-screen keyboard (tap the field), whose
+pick-list offers the recent names too. The name is what the audit log and the report record for
+each review.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
+from appliance.gui import keyboard
 from appliance.gui.widgets import button, clear_layout, label
 
 
@@ -32,6 +35,8 @@ class OperatorPage(QWidget):
         self.name.setMaxLength(60)
         self.name.returnPressed.connect(self._typed)
         row.addWidget(self.name, 1)
+        self.keyboard_button = keyboard.attach(self.name, "Your name", lambda: self.recent_names)
+        row.addWidget(self.keyboard_button)
         self.ok = button("Continue", role="primary")
         self.ok.clicked.connect(self._typed)
         row.addWidget(self.ok)
@@ -39,6 +44,7 @@ class OperatorPage(QWidget):
         self.message = label("")
         self.message.setStyleSheet("color: #8A2E00; font-weight: bold;")
         box.addWidget(self.message)
+        self.recent_names: list[str] = []
         box.addStretch(1)
         cancel = button("Cancel", shortcut="Esc")
         cancel.clicked.connect(self.cancelled)
@@ -46,6 +52,7 @@ class OperatorPage(QWidget):
 
     def prepare(self, recent: list[str], current: str | None) -> None:
         clear_layout(self.recent)
+        self.recent_names = list(recent)
         for index, name in enumerate(recent):
             choice = button(name)
             choice.clicked.connect(lambda _=False, n=name: self.chosen.emit(n))

@@ -51,11 +51,12 @@ class ResultPage(QWidget):
         self.image = None  # ImageRecord shown
         self.scan = None
         self.compact: bool | None = None
+        self._overlay: tuple[QImage, float] | None = None
         self.outer = outer = QHBoxLayout(self)
         outer.setContentsMargins(6, 4, 6, 4)
         outer.setSpacing(8)
 
-        left = QVBoxLayout()
+        self.left_box = left = QVBoxLayout()
         left.setSpacing(2)
         self.title = ElidedLabel("")
         self.title.setStyleSheet("font-weight: bold;")
@@ -93,7 +94,7 @@ class ResultPage(QWidget):
         left.addWidget(self.source_note)
         outer.addLayout(left, 3)
 
-        right = QVBoxLayout()
+        self.right_box = right = QVBoxLayout()
         right.setSpacing(4)
         # The AI's answer and the person's stay on screen together, in one card.
         card = QFrame()
@@ -127,7 +128,6 @@ class ResultPage(QWidget):
             nav.addWidget(widget)
         right.addWidget(self.nav)
         outer.addLayout(right, 2)
-        self._overlay: tuple[QImage, float] | None = None
         self._arrange()
 
     @staticmethod
@@ -151,9 +151,18 @@ class ResultPage(QWidget):
             style.repolish(self.title)
             self.outer.setStretch(0, 1 if compact else 3)
             self.outer.setStretch(1, 1 if compact else 2)
+            # Short screen: the tile map's legend goes to the right, under the explanation,
+            # so the picture keeps its height.
+            self.left_box.removeWidget(self.legend)
+            self.right_box.removeWidget(self.legend)
+            if compact:
+                self.right_box.insertWidget(self.right_box.indexOf(self.ai_detail) + 1, self.legend)
+            else:
+                self.left_box.insertWidget(self.left_box.indexOf(self.source_note), self.legend)
         squeezed = compact and self.review.change_button.isChecked()
         self.nav.setVisible(not squeezed)
         self.ai_detail.setVisible(not squeezed and bool(self.ai_detail.text()))
+        self.legend.setVisible(not squeezed and self._overlay is not None)
         self.ai_line.setVisible(not squeezed)
         self.human_detail.setVisible(not squeezed and bool(self.human_detail.text()))
 
@@ -167,9 +176,10 @@ class ResultPage(QWidget):
         index, count = position
         self.title.setText(display_text(image.name, TITLE_CHARS))
         self.where.setText(
-            f"Case {display_text(image.case, CASE_CHARS)}"
-            f" · image {index + 1} of {count} · scan #{scan.id},"
-            f" {local_time(scan.started_at)}"
+            f"Case {display_text(image.case, CASE_CHARS)} · image {index + 1} of {count}"
+        )
+        self.where.setToolTip(
+            f"{self.where.text()} · scan #{scan.id}, {local_time(scan.started_at)}"
         )
         decision = image.effective_decision
         self.ai_badge.set_decision(decision, image.p_malignant, prefix="AI: ")

@@ -155,7 +155,9 @@ def stylesheet(px: int) -> str:
     QPushButton[role="primary"] {{ background: {BLUE}; color: white; border-color: {BLUE}; }}
     QPushButton[role="primary"]:disabled {{ background: #9DBBD3; border-color: #9DBBD3; }}
     QPushButton[role="danger"] {{ border-color: {VERMILLION}; color: #8A2E00; }}
-    QPushButton[nav="true"] {{ border-radius: 0px; border-width: 0 0 4px 0; background: #ECECEC; }}
+    QPushButton[nav="true"] {{
+        border-radius: 0px; border-width: 0 0 4px 0; background: #ECECEC; padding: 4px 2px;
+    }}
     QPushButton[nav="true"]:checked {{ border-color: {BLUE}; background: #FFFFFF; }}
     QLineEdit, QComboBox, QDateEdit, QDoubleSpinBox {{
         min-height: {MIN_TARGET - 8}px; padding: 2px 8px; border: 2px solid #777;

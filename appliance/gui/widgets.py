@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -118,6 +119,12 @@ class ElidedLabel(QLabel):
 
     def is_elided(self) -> bool:
         return self.shown_text() != self.text()
+
+    def mouseReleaseEvent(self, event) -> None:
+        """A tap shows the whole text (a touch screen shows no tooltip on hover)."""
+        if self.is_elided():
+            QToolTip.showText(self.mapToGlobal(self.rect().bottomLeft()), self.toolTip(), self)
+        super().mouseReleaseEvent(event)
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -323,7 +330,7 @@ class TouchTable(QTableWidget):
             width = self.columnWidth(column)
             if width <= 100:
                 break
-            cut = min(overflow, width - 100, max(20, overflow // 2))
+            cut = min(overflow, width - 100, 8)  # a little at a time: the widest even out
             self.setColumnWidth(column, width - cut)
             overflow -= cut
 
