@@ -102,12 +102,14 @@ def legend_rows(
     ge, le = ("≥", "≤") if unicode else (">=", "<=")
     low = probability(thresholds.benign_below, thresholds)
     high = probability(thresholds.malignant_at, thresholds)
-    rows: list[tuple[object, str]] = [
+    bands = [
         (Decision.MALIGNANT, f"Malignant: p {ge} {high}"),
         (Decision.INDETERMINATE, f"Indeterminate (refer): {low} {le} p &lt; {high}"),
         (Decision.BENIGN, f"Benign: p &lt; {low}"),
     ]
-    lines = [(kind, f"{words} — {counts.get(kind, 0)} tiles") for kind, words in rows]  # type: ignore[call-overload]
+    lines: list[tuple[object, str]] = [
+        (kind, f"{words} — {counts[kind]} tiles") for kind, words in bands
+    ]
     if tiles.out_of_scope:
         lines.append(
             (OUT_OF_SCOPE, f"Outside the model's scope (not scored) — {len(tiles.out_of_scope)}")
