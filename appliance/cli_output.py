@@ -65,7 +65,7 @@ def print_scan_table(summary, card, config: Config, report_path: Path | None) ->
     width = max((len(name) for name in shown), default=10)
     print(f"{'image':<{width}}  {'decision':<13} {'p(malig.)':>9}  note")
     for name, o in zip(shown, summary.outcomes, strict=True):
-        p = "" if o.p_malignant is None else f"{o.p_malignant:.3f}"
+        p = "" if o.p_malignant is None else card.thresholds.show(o.p_malignant)
         note = o.error or ("already analysed; stored result reused" if o.reused else "")
         print(f"{name:<{width}}  {o.decision.value:<13} {p:>9}  {display_text(note)}")
     print("cases:")

@@ -25,7 +25,7 @@ from appliance.values import Thresholds
 DEVICE_NAME_KEY = "device_name"
 KIOSK_KEY = "kiosk"
 THRESHOLD_NAMES = ("benign_below", "malignant_at")
-THRESHOLD_LABELS = {"benign_below": "Benign below", "malignant_at": "Malignant at"}
+THRESHOLD_LABELS = {"benign_below": "Benign below", "malignant_at": "Malignant from"}
 NOTHING_CHANGED = "Nothing changed: the values on screen are the ones in force."
 ADMIN_ACTOR = "admin"  # who unlocked the admin corner, when nobody has signed in yet
 
