@@ -49,6 +49,11 @@ class ScanResult:
     peak_rss_mb: float
     status: str
     floor_units_timed: int
+    # CPU seconds (user + system, every thread of the child) of the scan and of the floor: less
+    # sensitive than wall time to other work on a shared machine. cpu ratio = floor / scan.
+    cpu_s: float = float("nan")
+    floor_cpu_s: float = float("nan")
+    cpu_ratio_to_floor: float = float("nan")
 
 
 def tiles_scored(rows, progress_tiles: int) -> int:
@@ -67,6 +72,12 @@ def tiles_scored(rows, progress_tiles: int) -> int:
     return max(stored, progress_tiles)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def floor_seconds(classifier, threads: int, sample: Path, units: int, timed: int, per_call: int):
     """Seconds a bare loop of the interpreter needs for ``units`` inputs scored ``per_call`` at
     a time with the card's views, timed on ``timed`` of them and scaled up. Uses
@@ -76,7 +87,9 @@ def floor_seconds(classifier, threads: int, sample: Path, units: int, timed: int
     if hasattr(classifier, "inference_floor"):
         per_call = max(1, per_call)
         timed = max(per_call, timed // per_call * per_call)
-        return classifier.inference_floor(timed, per_call) / timed * units, timed
+        cpu = cpu_seconds()
+        wall = classifier.inference_floor(timed, per_call)
+        return wall / timed * units, (cpu_seconds() - cpu) / timed * units, timed
     import numpy as np
     from PIL import Image
 
@@ -93,10 +106,11 @@ def floor_seconds(classifier, threads: int, sample: Path, units: int, timed: int
     views = augmented_views(one.astype(np.float32), contract.test_time_augmentation)
     for _ in range(3):
         backend.predict_with_features(views, contract.scaling)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     for _ in range(timed):
         backend.predict_with_features(views, contract.scaling)
-    return (time.perf_counter() - started) / timed * units, timed
+    wall = time.perf_counter() - started
+    return wall / timed * units, (cpu_seconds() - cpu) / timed * units, timed
 
 
 def run_child(args: argparse.Namespace) -> ScanResult:
@@ -115,9 +129,9 @@ def run_child(args: argparse.Namespace) -> ScanResult:
         def on_progress(progress) -> None:
             tiles_seen[0] = max(tiles_seen[0], getattr(progress, "tiles_done", 0))
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         summary = analyzer.scan(stick, on_progress=on_progress)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         rows = store.images(summary.scan_id)
         status = store.scan(summary.scan_id).status
     ok = sum(1 for r in rows if r.status == "ok")
@@ -126,9 +140,12 @@ def run_child(args: argparse.Namespace) -> ScanResult:
         per_call = getattr(classifier, "tiles_per_call", 1)
     else:
         units, per_call = len(files), 1
-    floor, timed = floor_seconds(
-        classifier, args.threads, files[0], units, args.floor_units, per_call
-    )
+    # Timed before and after the scan's measurement window is over: the mean of the two
+    # brackets a change in the machine's load during the scan.
+    first = floor_seconds(classifier, args.threads, files[0], units, args.floor_units, per_call)
+    second = floor_seconds(classifier, args.threads, files[0], units, args.floor_units, per_call)
+    floor, floor_cpu = (first[0] + second[0]) / 2, (first[1] + second[1]) / 2
+    timed = first[2] + second[2]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return ScanResult(
         case=args.case,
@@ -145,6 +162,9 @@ def run_child(args: argparse.Namespace) -> ScanResult:
         peak_rss_mb=peak,
         status=status,
         floor_units_timed=timed,
+        cpu_s=cpu,
+        floor_cpu_s=floor_cpu,
+        cpu_ratio_to_floor=floor_cpu / cpu if cpu > 0 else float("nan"),
     )
 
 

@@ -131,6 +131,7 @@ def e2e_table(rows: list[ScanResult]) -> str:
         [
             "case",
             "ratio to floor",
+            "CPU ratio",
             "units/s",
             "units",
             "wall s",
@@ -143,6 +144,7 @@ def e2e_table(rows: list[ScanResult]) -> str:
             [
                 r.case,
                 _f(r.ratio_to_floor, 2),
+                _f(r.cpu_ratio_to_floor, 2),
                 _f(r.units_per_s, 1),
                 f"{r.units:,} {'tiles' if r.kind == 'region' else 'images'}",
                 _f(r.wall_s, 1),
@@ -248,7 +250,7 @@ def render(results: Results) -> str:
         parts.append(ops_table(results.ops))
     if results.e2e:
         parts += [
-            "\n## End to end (Analyzer.scan), ratio = inference-only floor / wall",
+            "\n## End to end (Analyzer.scan), ratio = inference-only floor / scan (wall; CPU)",
             e2e_table(results.e2e),
         ]
     if results.storage:
