@@ -166,7 +166,7 @@ def run_pi(results: Results, views: int) -> None:
     litert = [r for r in results.inference if r.interpreter == "litert" and r.threads == 1]
     cpus = results.machine.cpus
     by_model = {r.model: r.median_ms for r in litert}
-    refs = [ms for m, ms in by_model.items() if m.startswith("ref ") and "int8" in m]
+    refs = [ms for m, ms in by_model.items() if m.startswith("ref ") and "(int8)" in m]
     reference = refs[0] if refs else None
     for ops in results.ops:
         ratio = None

@@ -30,6 +30,7 @@ SHIPPED = ROOT / "models" / "idc-mobilenetv2"
 REFERENCE = SHARED / "weights" / "tflite-imagenet"
 REFERENCE_FILES = {
     "ref MobileNetV2 1.0 224 quant (uint8)": "mobilenet_v2_1.0_224_quant.tflite",
+    # The anchor of the Pi estimate (bench.pi): per-channel int8, as in XNNPACK's Pi table.
     "ref MobileNetV2 1.0 224 ptq (int8)": "tf2_mobilenet_v2_1.0_224_ptq.tflite",
 }
 
