@@ -374,7 +374,7 @@ def test_scanning_view(qtbot, window):
         window,
         {"progress": live.progress, "pace": live.pace, "Cancel": live.cancel_button},
     )
-    assert "tiles" in live.pace.text() and "left" in live.pace.text()
+    assert "tiles 480/960" in live.pace.text() and "left" in live.pace.text()
     assert visible_rows(live.images) >= 4
     word = style.SHORT_WORDS[Decision.INDETERMINATE]
     needed = live.images.fontMetrics().horizontalAdvance(word) + live.images.iconSize().width()

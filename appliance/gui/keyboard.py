@@ -48,6 +48,7 @@ class Keyboard(QWidget):
         box = QVBoxLayout(self)
         box.setContentsMargins(6, 4, 6, 4)
         box.setSpacing(4)
+        box.addStretch(1)  # on a tall screen the keyboard sits at the bottom, packed together
         self.title = ElidedLabel("", role="muted")
         box.addWidget(self.title)
         top = QHBoxLayout()

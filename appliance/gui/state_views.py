@@ -24,6 +24,7 @@ from appliance.gui import style
 from appliance.gui.messages import WAITING_TEXT, WAITING_TITLE, Problem, problem, scan_ending
 from appliance.gui.widgets import ElidedLabel, StateCard, TouchTable, button, label
 from appliance.health import conditions
+from appliance.progress import describe
 from appliance.text import display_text
 
 # How much of a stick's text (escaped by display_text, shortened in the middle) a view shows.
@@ -35,33 +36,12 @@ MESSAGE_CHARS = 240  # a scan's message under its title (the 480-px screen is sh
 
 
 def progress_words(progress) -> str:
-    """The scan's pace in one line: tiles, rate, time left and the file being read.
-
-    Reads the pipeline's ``ScanProgress`` fields with defaults, so a progress without them
-    (an older pipeline, a test's stand-in) still shows what it has."""
-    parts = []
-    tiles_total = getattr(progress, "tiles_total", 0) or 0
-    if tiles_total:
-        parts.append(f"{getattr(progress, 'tiles_done', 0) or 0} of {tiles_total} tiles")
-    rate = getattr(progress, "rate", None)
-    if rate:
-        parts.append(f"{rate:.1f} images/s" if rate >= 1 else f"{1 / rate:.0f} s per image")
-    eta = getattr(progress, "eta_s", None)
-    if eta is not None and progress.done < progress.total:
-        parts.append(f"about {_duration(eta)} left")
-    current = getattr(progress, "current", None)
-    if current:
-        parts.append(f"now: {display_text(current, NAME_CHARS)}")
+    """The scan's pace in one line: tiles, rate, time left (worded by :mod:`appliance.progress`,
+    as the CLI words them) and the file being read. The image count is on the bar itself."""
+    parts = describe(progress)[1:]
+    if progress.current:
+        parts.append(f"now: {display_text(progress.current, NAME_CHARS)}")
     return " · ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def why(verdict) -> str:

@@ -324,9 +324,12 @@ class TouchTable(QTableWidget):
                 self.setColumnWidth(column, limit)
         # Still wider than the screen: narrow the widest text columns (shortened in the middle,
         # whole in the tooltip) rather than hide the last ones behind a sideways scroll.
-        overflow = sum(map(self.columnWidth, range(self.columnCount()))) - self._fitted_width
-        while overflow > 0:
-            column = max(range(1, self.columnCount()), key=self.columnWidth)
+        # The last column stretches into what is left; keep it a readable share.
+        last = self.columnCount() - 1
+        reserve = max(120, self._fitted_width // 5)
+        overflow = sum(map(self.columnWidth, range(last))) + reserve - self._fitted_width
+        while overflow > 0 and last > 1:
+            column = max(range(1, last), key=self.columnWidth)
             width = self.columnWidth(column)
             if width <= 100:
                 break
