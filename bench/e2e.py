@@ -132,6 +132,9 @@ def run_child(args: argparse.Namespace) -> ScanResult:
         started, cpu = time.perf_counter(), cpu_seconds()
         summary = analyzer.scan(stick, on_progress=on_progress)
         wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        # The scan's own peak: read before this child loads every stored row (with thumbnails)
+        # to count tiles, which a scan never does.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         rows = store.images(summary.scan_id)
         status = store.scan(summary.scan_id).status
     ok = sum(1 for r in rows if r.status == "ok")
@@ -146,7 +149,6 @@ def run_child(args: argparse.Namespace) -> ScanResult:
     second = floor_seconds(classifier, args.threads, files[0], units, args.floor_units, per_call)
     floor, floor_cpu = (first[0] + second[0]) / 2, (first[1] + second[1]) / 2
     timed = first[2] + second[2]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return ScanResult(
         case=args.case,
         kind=args.kind,
