@@ -23,7 +23,6 @@ from appliance.errors import ApplianceError
 from appliance.model_cli import add_model_parser, cmd_model
 from appliance.report import RESEARCH_ONLY
 from appliance.report.export import ExportFormat
-from appliance.text import display_text
 
 log = logging.getLogger("histo-appliance")
 
@@ -191,8 +190,10 @@ def cmd_scan(args: argparse.Namespace, config: Config) -> int:
 
     if not args.path.is_dir():
         raise ApplianceError(f"{args.path} is not a folder (give the stick's mount point)")
+    from appliance.progress import ProgressLine
+
     with open_analyzer(config) as analyzer:
-        progress = _ProgressLine() if sys.stderr.isatty() and args.format != "json" else None
+        progress = ProgressLine() if sys.stderr.isatty() and args.format != "json" else None
         summary = analyzer.scan(
             args.path.resolve(), label=args.path.resolve().name, on_progress=progress
         )
@@ -370,57 +371,6 @@ def cmd_gui(args: argparse.Namespace, config: Config) -> int:
 
 # --- output ---------------------------------------------------------------------------------
 
-
-class _ProgressLine:
-    """Scan progress on a terminal, or in a log (``watch`` under systemd goes to the journal).
-
-    On a terminal one line is redrawn in place: a bar, images (and tiles of a large image) done,
-    the rate, the time left and the file being analysed (:mod:`appliance.progress` words them).
-    Elsewhere a plain line is written at most every ``log_every_s`` seconds, so a log shows a
-    long scan moving without a line per image."""
-
-    def __init__(self, stream=None, *, log_every_s: float = 15.0) -> None:
-        import time
-
-        self.stream = stream if stream is not None else sys.stderr
-        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._clock = time.monotonic
-        self._log_every_s = log_every_s
-        self._last_log: float | None = None
-        self._drawn = False
-
-    def __call__(self, progress) -> None:
-        import shutil
-
-        from appliance.progress import describe
-
-        parts = describe(progress)
-        if self.interactive:
-            total = max(progress.total, 1)
-            filled = int(20 * progress.done / total)
-            bar = f"[{'#' * filled}{'.' * (20 - filled)}] "
-            line = bar + " · ".join(parts)
-            width = shutil.get_terminal_size((100, 20)).columns - 1
-            room = width - len(line) - 3
-            if progress.current and room >= 12:
-                line += " · " + display_text(progress.current, room)
-            self.stream.write("\r" + line[:width].ljust(width))
-            self._drawn = True
-        else:
-            now = self._clock()
-            finished = progress.done >= progress.total
-            recent = self._last_log is not None and now - self._last_log < self._log_every_s
-            if recent and not finished:
-                return
-            self._last_log = now
-            current = f" · {display_text(progress.current, 60)}" if progress.current else ""
-            self.stream.write("progress: " + " · ".join(parts) + current + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.interactive and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from appliance.inference.classifier import Classifier, StopCheck
 from appliance.ingest import ImageRef, LoadedImage, list_volume, thumbnail_jpeg
 from appliance.ingest.prefetch import Fetched, Prefetcher
 from appliance.ingest.sidecar import listing_case_details
-from appliance.progress import RateMeter, Throttle
+from appliance.progress import ScanReporter
 from appliance.store import Store
 from appliance.store.cases import record_cases
 from appliance.values import ImageOutcome, ScanRules, Thresholds, TileMap
@@ -44,10 +44,10 @@ IMAGE_TIME_BUDGET_S = 600.0
 class ScanProgress:
     """How far a scan has got; :mod:`appliance.progress` words it.
 
-    A report follows every finished image (after its row is stored: a result shown is a result
-    stored); between them, a tiled image reports its tiles at most ~10 times a second
-    (:class:`appliance.progress.Throttle`). ``recent`` holds the images finished since the
-    previous report (``latest`` is its last), so a listener that thins reports out
+    :class:`appliance.progress.ScanReporter` builds them: one after every finished image (its
+    row stored first: a result shown is a result stored), and between them a tiled image's
+    tiles at most ~10 times a second. ``recent`` holds the images finished since the previous
+    report (``latest`` is its last), so a listener that thins reports out
     (:class:`appliance.progress.Coalescer`, for an event loop) still lists every row."""
 
     done: int
@@ -172,10 +172,10 @@ class Analyzer:
                 scan_id, str(skipped.relpath), skipped.case, skipped.reason
             )
             summary.outcomes.append(outcome)
-        report = _Reporter(on_progress, summary, total)
+        report = ScanReporter(on_progress, summary.outcomes, total, ScanProgress)
         report()
         # The next images are read and decoded on a reader thread while this one is analysed.
-        prefetcher = Prefetcher(listing.images)
+        prefetcher = Prefetcher(listing.images, prepare=self.classifier.prepare)
         try:
             for position, fetched in enumerate(prefetcher):
                 if cancel is not None and cancel.is_set():
@@ -198,7 +198,10 @@ class Analyzer:
                 summary.outcomes.append(outcome)
                 if summary.monitor is not None:
                     summary.monitor.sample()
-                report.image_done()
+                following = position + 1 < len(listing.images)
+                report.image_done(
+                    str(listing.images[position + 1].relpath) if following else None
+                )
         finally:
             prefetcher.close()
         if summary.found_nothing:
@@ -253,7 +256,10 @@ class Analyzer:
             )
         try:
             prediction = self.classifier.classify(
-                loaded.image, should_stop=self._stop_check(started, cancel), on_tiles=on_tiles
+                loaded.image,
+                should_stop=self._stop_check(started, cancel),
+                on_tiles=on_tiles,
+                prepared=fetched.prepared,
             )
         except ImageError as exc:
             return self._record_error(
@@ -343,56 +349,3 @@ class Analyzer:
             throttled_during=summary.throttled_during,
         )
         return summary
-
-
-
-class _Reporter:
-    """Builds :class:`ScanProgress` reports for one scan: rate and ETA from
-    :class:`~appliance.progress.RateMeter`; tile reports at most ~10 a second
-    (:class:`~appliance.progress.Throttle`), one report after every finished image."""
-
-    def __init__(
-        self,
-        callback: Callable[[ScanProgress], None] | None,
-        summary: ScanSummary,
-        total: int,
-    ) -> None:
-        self.callback = callback
-        self.summary = summary
-        self.total = total
-        self.current: str | None = None
-        self._meter = RateMeter()
-        self._throttle = Throttle()
-        self._sent = 0  # outcomes already carried by a report
-        self._tiles = (0, 0)
-
-    def __call__(self, final: bool = True) -> None:
-        if self.callback is None or not self._throttle.ready(final):
-            return
-        outcomes = self.summary.outcomes
-        done, (tiles_done, tiles_total) = len(outcomes), self._tiles
-        share = tiles_done / tiles_total if tiles_total else 0.0
-        pace = self._meter.update(done + share, self.total)
-        recent, self._sent = tuple(outcomes[self._sent :]), done
-        self.callback(
-            ScanProgress(
-                done,
-                self.total,
-                outcomes[-1] if outcomes else None,
-                tiles_done,
-                tiles_total,
-                pace.rate,
-                pace.eta_s,
-                self.current if done < self.total else None,
-                recent,
-            )
-        )
-
-    def tiles(self, done: int, total: int) -> None:
-        """From the classifier, as a tiled image advances."""
-        self._tiles = (done, total)
-        self(final=False)
-
-    def image_done(self) -> None:
-        self._tiles = (0, 0)
-        self(final=True)

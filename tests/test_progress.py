@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from appliance.cli import _ProgressLine
 from appliance.progress import (
     Coalescer,
+    ProgressLine,
     RateMeter,
     Throttle,
     describe,
@@ -116,7 +116,7 @@ def test_cli_progress_on_a_terminal_redraws_one_line_with_the_current_file() -> 
             return True
 
     stream = Tty()
-    line = _ProgressLine(stream)
+    line = ProgressLine(stream)
     line(Report(3, 10, 0, 0, 1.5, 4.7, "case-1/slide\x1b[31m.png"))
     line.close()
     text = stream.getvalue()
@@ -127,7 +127,7 @@ def test_cli_progress_on_a_terminal_redraws_one_line_with_the_current_file() -> 
 
 def test_cli_progress_in_a_log_writes_plain_lines_now_and_then() -> None:
     stream = io.StringIO()
-    line = _ProgressLine(stream, log_every_s=3600)
+    line = ProgressLine(stream, log_every_s=3600)
     for done in range(1, 11):
         line(Report(done, 10, current=f"c/{done}.png" if done < 10 else None))
     lines = stream.getvalue().splitlines()

@@ -185,7 +185,7 @@ def test_scan_progress_reports_images_tiles_rate_and_current_file(
     tmp_path: Path, monkeypatch
 ) -> None:
     # Tile reports are normally thinned to ~10 a second; the tiny model is faster than that.
-    monkeypatch.setattr("appliance.pipeline.Throttle", lambda: Throttle(0.0))
+    monkeypatch.setattr("appliance.progress.Throttle", lambda: Throttle(0.0))
     stick = tmp_path / "stick"
     (stick / "case-a").mkdir(parents=True)
     patches = sorted(DEMO_STICK.glob("patient-9077/*.png"))[:5]
@@ -206,4 +206,19 @@ def test_scan_progress_reports_images_tiles_rate_and_current_file(
     assert {r.current for r in reports if r.current} <= {
         f"case-a/{n}" for n in ["0.png", "1.png", "2.png", "3.png", "4.png", "region.png"]
     }
-    assert final.rate > 0
+
+
+def test_an_image_prepared_ahead_scores_exactly_as_one_prepared_on_the_spot() -> None:
+    classifier = Classifier(ModelBundle.load(TINY_BUNDLE), num_threads=1)
+    patch = _tissue(50, 50, seed=7)
+    prepared = classifier.prepare(patch)
+    assert prepared is not None
+    ahead = classifier.classify(patch, prepared=prepared)
+    assert ahead.probabilities == classifier.classify(patch).probabilities
+    other = _tissue(50, 50, seed=8)  # work prepared for another image is never used
+    assert (
+        classifier.classify(other, prepared=prepared).probabilities
+        == classifier.classify(other).probabilities
+    )
+    assert classifier.prepare(_tissue(400, 400)) is None  # tiled: prepared tile by tile
+    assert classifier.prepare(Image.new("RGB", (2, 2))) is None  # refused by classify, in words

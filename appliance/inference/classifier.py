@@ -57,6 +57,16 @@ class _TileBatch:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """An image scored whole, made ready for the interpreter ahead of time (by the image
+    reader's thread, while the interpreter is busy with the image before)."""
+
+    image: Image.Image  # what it was prepared from: used only for that very image
+    views: np.ndarray  # quantised, view-major
+    measures: Measures | None
+
+
+@dataclass(frozen=True)
 class Prediction:
     """The model's answer for one image.
 
@@ -140,10 +150,12 @@ class Classifier:
         image: Image.Image,
         should_stop: StopCheck | None = None,
         on_tiles: TileProgress | None = None,
+        prepared: Prepared | None = None,
     ) -> Prediction:
         """Score one image; :class:`ImageError` if it cannot be decoded, holds no tissue, lies
         outside the model's scope (:class:`OutOfScope`) or ``should_stop`` ends it.
-        ``on_tiles`` hears how far a tiled image has got (after every batch of tiles)."""
+        ``on_tiles`` hears how far a tiled image has got (after every batch of tiles);
+        ``prepared`` is :meth:`prepare`'s work for this image, done ahead."""
         started = time.perf_counter()
         try:
             rgb = to_rgb(image)
@@ -157,7 +169,8 @@ class Classifier:
         tile = contract.tile_size or 0
         limit = tile * SINGLE_TILE_FACTOR
         if contract.mode == "whole" or (rgb.width <= limit and rgb.height <= limit):
-            probabilities = self._classify_whole(rgb)
+            ready = prepared if prepared is not None and prepared.image is image else None
+            probabilities = self._classify_whole(rgb, ready or self._prepare_whole(rgb, image))
             mode: Literal["whole", "tiled"] = "whole"
             tiles = None
         else:
@@ -180,12 +193,33 @@ class Classifier:
             [preprocess(p, contract.size, contract.scaling, self._stain) for p in pixels]
         )
 
-    def _classify_whole(self, rgb: Image.Image) -> np.ndarray:
+    def prepare(self, image: Image.Image) -> Prepared | None:
+        """The work before inference for an image scored whole (preprocessing, quantising, its
+        views, the scope gate's pixel measures), so another thread can do it ahead; None for
+        an image that will be tiled (tiles are prepared ahead by :meth:`classify` itself) or
+        that :meth:`classify` will refuse (it then says why)."""
+        try:
+            rgb = to_rgb(image)
+            contract = self.bundle.card.input
+            limit = (contract.tile_size or 0) * SINGLE_TILE_FACTOR
+            if contract.mode != "whole" and (rgb.width > limit or rgb.height > limit):
+                return None
+            self.gate.check_size(rgb.width, rgb.height, DEFAULT_MIN_SIDE_PX)
+            return self._prepare_whole(rgb, image)
+        except Exception:  # classify meets the same problem and words it
+            return None
+
+    def _prepare_whole(self, rgb: Image.Image, image: Image.Image) -> Prepared:
         contract = self.bundle.card.input
-        inputs = [preprocess(rgb, contract.size, contract.scaling, self._stain)]
-        probabilities, features = self._predict(inputs)
-        pixels = np.asarray(rgb, dtype=np.uint8)
-        verdict = self.gate.judge(self.gate.assess([pixels], features, whole=True))
+        views = self._prepare([preprocess(rgb, contract.size, contract.scaling, self._stain)])
+        return Prepared(image, views, self.gate.measure(np.asarray(rgb, dtype=np.uint8)))
+
+    def _classify_whole(self, rgb: Image.Image, prepared: Prepared) -> np.ndarray:
+        probabilities, features = self._score(prepared.views, 1)
+        scores = self.gate.feature_scores(features)
+        score = None if scores is None else float(scores[0])
+        reasons = self.gate.tile_reasons(prepared.measures, score, whole=True)
+        verdict = self.gate.judge([reasons])
         if not verdict.in_scope:
             raise OutOfScope(verdict)
         return probabilities[0]

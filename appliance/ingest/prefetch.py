@@ -19,6 +19,9 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
 
 from appliance.errors import ImageError, VolumeGone
 from appliance.ingest.decode import LoadedImage, peek_pixels, read_image, thumbnail_jpeg
@@ -37,6 +40,7 @@ class Fetched:
     ref: ImageRef
     loaded: LoadedImage | None = None
     thumbnail: bytes | None = None
+    prepared: Any = None  # what ``prepare`` made of the image ahead (the classifier's input)
     error: ImageError | None = None
     gone: VolumeGone | None = None
 
@@ -60,11 +64,13 @@ class Prefetcher:
         refs: Sequence[ImageRef],
         *,
         read: Reader = _read,
+        prepare: Callable[[Image.Image], Any] | None = None,
         ahead_pixels: int = AHEAD_PIXELS,
         depth: int = QUEUE_DEPTH,
     ) -> None:
         self._refs = list(refs)
         self._read = read
+        self._prepare = prepare
         self._ahead = ahead_pixels
         self._queue: queue.Queue[Fetched] = queue.Queue(maxsize=max(1, depth))
         self._budget = threading.Condition()
@@ -143,4 +149,5 @@ class Prefetcher:
             thumbnail = thumbnail_jpeg(loaded.image)
         except Exception:  # the pipeline makes it again and words any failure
             thumbnail = None
-        return Fetched(ref, loaded, thumbnail)
+        prepared = self._prepare(loaded.image) if self._prepare is not None else None
+        return Fetched(ref, loaded, thumbnail, prepared=prepared)
