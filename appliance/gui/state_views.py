@@ -320,8 +320,9 @@ class ScanView(QWidget):
             title, text, tone = scan_ending(scan.status, done, total, label_text)
             if message and scan.status != "complete":
                 text = f"{text}\nDetail: {message}"
-            elif message and not images:
-                # An empty stick: the record's message says so ("No images found on …").
+            elif message:
+                # A complete scan keeps a message only when the stick held no image to analyse
+                # (the pipeline's found_nothing): "No images found on …", and what it held.
                 text, tone = message, "warn"
         notes = condition_notes(scan)
         if notes:
