@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("PySide6", reason="the GUI needs the 'gui' extra (PySide6)")
 pytestmark = pytest.mark.gui
 
-from PySide6.QtCore import QPoint, QRect  # noqa: E402
+from PySide6.QtCore import QPoint, QRect, QSize  # noqa: E402
 from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QWidget  # noqa: E402
 
 from appliance.config import Config  # noqa: E402
@@ -140,7 +140,7 @@ def window(request, qtbot, tmp_path):
     made.show()
     qtbot.waitExposed(made)
     made.grab_name = f"{width}x{height}"
-    made.asked_size = made.size()
+    made.asked_size = QSize(width, height)  # what the screen has, not what the window took
     yield made
     made.close()
     base = style.base_font_px()
