@@ -281,6 +281,13 @@ class ScanView(QWidget):
             self.images.fit_columns()
         self.images.scrollToBottom()
 
+    def show_problem(self, found: Problem) -> None:
+        """A scan stopped by a problem: the problem in words, the running parts put away."""
+        self.state.show_problem(found)
+        for widget in (self.progress, self.pace, self.cancel_button):
+            widget.hide()
+        self.tabs.tabBar().show()
+
     def set_cancelling(self) -> None:
         self.cancel_button.setEnabled(False)
         self.notice.setText("Cancelling after the current image…")
