@@ -323,6 +323,12 @@ def grid_starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
+
+def show_probability(p: float, thresholds: Thresholds | None) -> str:
+    """A probability as every face shows it: at the card's precision beside its cut-offs
+    (:meth:`Thresholds.show`), three decimals when no cut-offs were recorded."""
+    return thresholds.show(p) if thresholds is not None else f"{p:.3f}"
+
 def _decimal_places(value: float) -> int:
     """Digits after the point in the shortest text that reads back as ``value`` (0.0588 → 4)."""
     text = repr(float(value))

@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         self.operator_button = button("Reviewer: —", tip="Who is reviewing")
         self.operator_button.setProperty("nav", "true")
         self.operator_button.clicked.connect(lambda: self.results.ask_operator(None))
-        row.addWidget(self.operator_button, 1)
+        row.addWidget(self.operator_button, 2)  # a reviewer's name needs the room
         return row
 
     def _connect(self) -> None:

@@ -26,6 +26,7 @@ from appliance.gui.review_panel import ReviewPanel
 from appliance.gui.state_views import CASE_CHARS, MESSAGE_CHARS, local_time
 from appliance.gui.widgets import DecisionBadge, ElidedLabel, button, label
 from appliance.text import display_text
+from appliance.values import show_probability
 
 TITLE_CHARS = 120  # a file name as the result screen's title
 
@@ -182,7 +183,12 @@ class ResultPage(QWidget):
             f"{self.where.text()} · scan #{scan.id}, {local_time(scan.started_at)}"
         )
         decision = image.effective_decision
-        self.ai_badge.set_decision(decision, image.p_malignant, prefix="AI: ")
+        p_text = (
+            None
+            if image.p_malignant is None
+            else show_probability(image.p_malignant, scan.thresholds)
+        )
+        self.ai_badge.set_decision(decision, p_text, prefix="AI: ")
         self.ai_line.setText(
             f"{scan.model_name} {scan.model_version}"
             + (" · not analysed" if image.status != "ok" else "")

@@ -70,7 +70,7 @@ class ScanFlow(QObject):
     def start_scan(self, volume: Volume) -> None:
         w = self.w
         self.queue.begin(volume)
-        w.live.start(volume.label)
+        w.live.start(volume.label, w.controller.appliance.thresholds)
         w.home.setCurrentWidget(w.live)
         w.show_page(w.home, "home")
         worker = ScanWorker(
@@ -97,9 +97,7 @@ class ScanFlow(QObject):
     def _show_end(self, ended: ScanEnded) -> None:
         w = self.w
         if ended.problem is not None:
-            w.live.state.show_problem(ended.problem)
-            w.live.progress.hide()
-            w.live.cancel_button.hide()
+            w.live.show_problem(ended.problem)
             w.live.offer_next_stick(ended.next_stick)
             w.scan_done.emit(ended.problem)
             return

@@ -21,11 +21,12 @@ from PySide6.QtWidgets import (
 
 from appliance.decision import Decision, group_cases
 from appliance.gui import style
-from appliance.gui.messages import WAITING_TEXT, WAITING_TITLE, Problem, problem, scan_ending
 from appliance.gui.widgets import ElidedLabel, StateCard, TouchTable, button, label
 from appliance.health import conditions
+from appliance.problems import WAITING_TEXT, WAITING_TITLE, Problem, problem, scan_ending
 from appliance.progress import describe
 from appliance.text import display_text
+from appliance.values import Thresholds, show_probability
 
 # How much of a stick's text (escaped by display_text, shortened in the middle) a view shows.
 LABEL_CHARS = 40  # a stick's label in titles and on buttons
@@ -153,6 +154,7 @@ class ScanView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.scan_id: int | None = None
+        self.thresholds: Thresholds | None = None
         self.total = 0
         self.done = 0
         box = QVBoxLayout(self)
@@ -213,8 +215,10 @@ class ScanView(QWidget):
 
     # -- running -------------------------------------------------------------------------------
 
-    def start(self, label_text: str) -> None:
+    def start(self, label_text: str, thresholds: Thresholds | None = None) -> None:
+        """``thresholds``: the cut-offs the scan runs with (its rows show p at their precision)."""
         label_text = display_text(label_text, LABEL_CHARS)
+        self.thresholds = thresholds
         self.scan_id = None
         self.total = self.done = 0
         # No state card while scanning: on the 480-px screen each line here is a result row
@@ -309,6 +313,7 @@ class ScanView(QWidget):
     ) -> None:
         """Show a scan from the database (after it ended, or reopened from History)."""
         self.scan_id = scan.id
+        self.thresholds = scan.thresholds
         label_text = display_text(scan.volume_label or scan.volume_path or "?", LABEL_CHARS)
         message = display_text(scan.message, MESSAGE_CHARS)
         if reopened:
@@ -393,9 +398,8 @@ class ScanView(QWidget):
         if row >= 0:
             self.images.item(row, len(self.IMAGE_HEADERS) - 1).setText(review_words(review))
 
-    @staticmethod
-    def _image_row(image_id, decision, p, case, path, note) -> tuple:
-        p_text = "" if p is None else f"{p:.2f}"
+    def _image_row(self, image_id, decision, p, case, path, note) -> tuple:
+        p_text = "" if p is None else show_probability(p, self.thresholds)
         name = display_text(str(path).rsplit("/", 1)[-1], NAME_CHARS)
         cells = [
             style.SHORT_WORDS[decision],

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from appliance.decision import Decision
 from appliance.gui import style
-from appliance.gui.messages import Problem
+from appliance.problems import Problem
 from appliance.text import display_text
 
 
@@ -209,16 +209,17 @@ class DecisionBadge(QWidget):
         row.addWidget(self.word, 1)
 
     def set_decision(
-        self, decision: Decision | None, p_malignant: float | None = None, prefix: str = ""
+        self, decision: Decision | None, p_text: str | None = None, prefix: str = ""
     ) -> None:
+        """``p_text``: the probability as the caller shows it (``values.show_probability``)."""
         if decision is None:
             self.icon.clear()
             self.word.setText(prefix or "—")
             return
         self.icon.setPixmap(style.decision_pixmap(decision, self.size))
         text = decision.wording
-        if p_malignant is not None:
-            text += f"  (p = {p_malignant:.2f})"
+        if p_text is not None:
+            text += f"  (p = {p_text})"
         self.word.setText(f"{prefix}{text}")
         self.setAccessibleName(self.word.text())
 

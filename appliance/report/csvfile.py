@@ -19,9 +19,10 @@ import csv
 import io
 
 from appliance.report.contents import CaseContents, ExportStamp, ScanContents
-from appliance.report.words import RESEARCH_ONLY, probability
+from appliance.report.words import RESEARCH_ONLY
 from appliance.store import ImageRecord
 from appliance.text import display_text
+from appliance.values import show_probability
 
 COLUMNS: tuple[str, ...] = (
     "scan_id",
@@ -121,7 +122,7 @@ def image_row(
         "path_bytes_hex": bytes_hex(image),
         "status": image.status,
         "decision": image.effective_decision.value,
-        "p_malignant": "" if p is None else probability(p, thresholds),
+        "p_malignant": "" if p is None else show_probability(p, thresholds),
         "benign_below": "" if thresholds is None else thresholds.show(thresholds.benign_below),
         "malignant_at": "" if thresholds is None else thresholds.show(thresholds.malignant_at),
         "error": shown(image.error),

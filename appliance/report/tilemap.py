@@ -24,8 +24,7 @@ from reportlab.platypus import Flowable, Image, Paragraph, Table, TableStyle
 from appliance.decision import decide
 from appliance.palette import DECISION_COLOURS, GREY, rgb
 from appliance.report.layout import FRAME_W, Styles
-from appliance.report.words import probability
-from appliance.values import Decision, Thresholds, TileMap
+from appliance.values import Decision, Thresholds, TileMap, show_probability
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +99,8 @@ def legend_rows(
     """``(kind, words)`` for each line of the legend, with the count of tiles of that kind."""
     counts = Counter(decide(p, thresholds) for p in tiles.probabilities)
     ge, le = ("≥", "≤") if unicode else (">=", "<=")
-    low = probability(thresholds.benign_below, thresholds)
-    high = probability(thresholds.malignant_at, thresholds)
+    low = show_probability(thresholds.benign_below, thresholds)
+    high = show_probability(thresholds.malignant_at, thresholds)
     bands = [
         (Decision.MALIGNANT, f"Malignant: p {ge} {high}"),
         (Decision.INDETERMINATE, f"Indeterminate (refer): {low} {le} p &lt; {high}"),

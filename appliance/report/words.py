@@ -16,7 +16,7 @@ from appliance.decision import decide
 from appliance.store import ImageRecord, ReviewRecord
 from appliance.store.cases import SIDECAR, SIDECAR_NAME, CaseDetails
 from appliance.text import display_text
-from appliance.values import Decision, Thresholds, TileMap
+from appliance.values import Decision, Thresholds, TileMap, show_probability
 
 RESEARCH_ONLY = "For research use only — not for diagnostic use"
 
@@ -69,11 +69,6 @@ def note_lines(value: object, max_len: int = NOTE_CHARS, max_lines: int = 8) -> 
     return "<br/>".join(text(part, each) for part in parts)
 
 
-def probability(p: float, thresholds: Thresholds | None) -> str:
-    """A probability shown beside cut-offs, at the card's precision (:meth:`Thresholds.show`);
-    three decimals when the scan recorded no cut-offs."""
-    return thresholds.show(p) if thresholds is not None else f"{p:.3f}"
-
 
 def describe_tiles(
     tiles: TileMap | None, thresholds: Thresholds | None, *, unicode: bool
@@ -121,7 +116,7 @@ def ai_words(image: ImageRecord, thresholds: Thresholds | None, unicode: bool) -
     decision = image.effective_decision
     lines = [f"<b>{text(decision.wording)}</b>"]
     if image.p_malignant is not None:
-        lines.append(f"p(malignant) = {probability(image.p_malignant, thresholds)}")
+        lines.append(f"p(malignant) = {show_probability(image.p_malignant, thresholds)}")
     tiles = describe_tiles(image.tiles, thresholds, unicode=unicode)
     if tiles:
         lines.append(text(tiles))
