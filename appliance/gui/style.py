@@ -1,9 +1,8 @@
 """Colours, shapes, sizes and the style sheet: one place, so every screen reads the same way.
 
-Why these colours: they are from the Okabe-Ito palette, chosen to stay distinguishable for the
-common colour-vision deficiencies. Malignant (vermillion) and benign (blue) differ in hue *and*
-lightness; indeterminate is orange, unassessable grey. A colour is never the only signal: every
-decision also has its own shape (triangle, diamond, circle, crossed square) and its word.
+The decision colours come from :mod:`appliance.palette` (shared with the PDF; why those colours is
+said there). A colour is never the only signal: every decision also has its own shape (triangle,
+diamond, circle, crossed square) and its word.
 
 Why the font follows the screen: a 7" 800x480 panel and a 1080p monitor are both read from about
 a metre; the base size is picked from the screen height, never below 16 px.
@@ -15,22 +14,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPen, QPixmap, QPolygonF
 
 from appliance.decision import Decision
+from appliance.palette import BLUE, DECISION_COLOURS, ORANGE, SKY, VERMILLION
 
-# Okabe-Ito.
-VERMILLION = "#D55E00"
-ORANGE = "#E69F00"
-BLUE = "#0072B2"
-GREY = "#8C8C8C"
-SKY = "#56B4E9"
 INK = "#111111"
 PAPER = "#F7F7F5"
-
-DECISION_COLOURS: dict[Decision, str] = {
-    Decision.MALIGNANT: VERMILLION,
-    Decision.INDETERMINATE: ORANGE,
-    Decision.BENIGN: BLUE,
-    Decision.UNASSESSABLE: GREY,
-}
 # Short words for tight places (tables); Decision.wording is the full sentence.
 SHORT_WORDS: dict[Decision, str] = {
     Decision.MALIGNANT: "Malignant",
