@@ -222,3 +222,11 @@ def test_an_image_prepared_ahead_scores_exactly_as_one_prepared_on_the_spot() ->
     )
     assert classifier.prepare(_tissue(400, 400)) is None  # tiled: prepared tile by tile
     assert classifier.prepare(Image.new("RGB", (2, 2))) is None  # refused by classify, in words
+
+
+def test_an_unexpected_failure_while_reading_ahead_is_that_images_error_row() -> None:
+    def read(ref: ImageRef) -> LoadedImage:
+        raise MemoryError("out of memory")
+
+    [item] = list(Prefetcher([_ref("huge.png")], read=read))
+    assert item.error is not None and "MemoryError" in str(item.error)

@@ -145,6 +145,9 @@ class Prefetcher:
             return Fetched(ref, gone=exc)
         except ImageError as exc:
             return Fetched(ref, error=exc)
+        except Exception as exc:  # never leave the scan waiting for an image that cannot come
+            words = f"could not be read ({type(exc).__name__}: {exc})"
+            return Fetched(ref, error=ImageError(words))
         try:
             thumbnail = thumbnail_jpeg(loaded.image)
         except Exception:  # the pipeline makes it again and words any failure
