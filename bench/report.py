@@ -116,6 +116,24 @@ def inference_table(rows: list[LatencyRow]) -> str:
     )
 
 
+def summary_table(rows: list[LatencyRow]) -> str:
+    """One line per model: each interpreter's best thread count, as a ratio to the fastest."""
+    interpreters = sorted({r.interpreter for r in rows}, key=lambda i: (i.startswith("keras"), i))
+    models = sorted({r.model for r in rows}, key=lambda m: (not m.endswith("(shipped)"), m))
+    lines = []
+    for model in models:
+        mine = [r for r in rows if r.model == model]
+        fastest = min(mine, key=lambda r: r.median_ms)
+        cells = [model, f"{fastest.median_ms:,.2f} ({fastest.interpreter}, {fastest.threads} thr)"]
+        for interpreter in interpreters:
+            theirs = [r for r in mine if r.interpreter == interpreter]
+            best = min(theirs, key=lambda r: r.median_ms, default=None)
+            cells.append("—" if best is None else f"{best.ratio:,.2f} ({best.threads})")
+        lines.append(cells)
+    header = ["model", "fastest ms/pass (here)", *(f"{i} × (threads)" for i in interpreters)]
+    return _table(header, lines)
+
+
 def ops_table(ops: list[ModelOps]) -> str:
     return _table(
         ["model", "input", "MMACs / pass", "file MB"],
@@ -242,6 +260,8 @@ def render(results: Results) -> str:
         parts.append(f"inputs: {results.patch_source}")
     if results.inference:
         parts += [
+            "\n## Inference: one pass, each interpreter at its best thread count",
+            summary_table(results.inference),
             "\n## Inference: one pass, ratio to the fastest run of the same model",
             inference_table(results.inference),
         ]
