@@ -98,8 +98,8 @@ def estimate_s(args: argparse.Namespace, pass_ms: float, views: int) -> float:
         total += len(args.threads) * 15
     if "e2e" not in args.skip:
         per_unit = views * pass_ms / 1000.0 / 0.8
-        total += sum(n * per_unit * 1.3 for n in args.sticks)
-        total += sum(mp * 1e6 / 2500 * 0.8 * per_unit * 1.3 for mp in args.regions)
+        total += sum(n * per_unit for n in args.sticks)
+        total += sum(mp * 1e6 / 2500 * 0.8 * per_unit for mp in args.regions)
     if "storage" not in args.skip:
         total += sum(rows * 0.003 for rows in args.rows)
     return total
