@@ -18,6 +18,7 @@ from appliance.cli_output import print_scan_table
 from appliance.config import Config
 from appliance.errors import ApplianceError
 from appliance.ingest import VolumeEvent
+from appliance.progress import ProgressLine
 from appliance.report import RESEARCH_ONLY
 from appliance.sdnotify import notify
 from appliance.text import display_text
@@ -68,8 +69,11 @@ def watch_one(analyzer, volume, config: Config, reports: Path) -> None:
     the watcher goes on: one bad stick must not leave the next one unscanned."""
     label = display_text(volume.label)
     print(f"stick inserted: {label} at {display_text(volume.mount_point)}", flush=True)
+    progress = ProgressLine(sys.stdout)  # a line every 15 s in the journal, redrawn on a tty
     try:
-        summary = analyzer.scan(volume.mount_point, label=volume.label, source=volume.source)
+        summary = analyzer.scan(
+            volume.mount_point, label=volume.label, source=volume.source, on_progress=progress
+        )
     except Exception as exc:  # the scan row is already marked failed by Analyzer.scan
         log.exception("scan of %s failed", label)
         print(
@@ -79,6 +83,8 @@ def watch_one(analyzer, volume, config: Config, reports: Path) -> None:
             flush=True,
         )
         return
+    finally:
+        progress.close()
     path = watch_report(analyzer, summary.scan_id, reports)
     print_scan_table(summary, analyzer.card, config, path)
 

@@ -12,6 +12,7 @@ from appliance.decision import Decision
 from appliance.health import ThrottleMonitor
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.classifier import Classifier
+from appliance.ingest.listing import is_supported
 from appliance.pipeline import REMOVED_MESSAGE, Analyzer
 from appliance.store import Store
 
@@ -24,7 +25,12 @@ def analyzer(shipped_model: Path, tmp_path: Path):
 
 
 def _files(stick: Path) -> set[str]:
-    return {p.relative_to(stick).as_posix() for p in stick.rglob("*") if p.is_file()}
+    """Every image file on the stick (not the specimen.txt sidecars, which are read, not scored)."""
+    return {
+        p.relative_to(stick).as_posix()
+        for p in stick.rglob("*")
+        if p.is_file() and is_supported(p.name)
+    }
 
 
 def test_every_demo_file_gets_a_row(analyzer: Analyzer, demo_stick: Path) -> None:
