@@ -30,7 +30,9 @@ from appliance.ingest.prefetch import Fetched, Prefetcher
 from appliance.ingest.sidecar import listing_case_details
 from appliance.progress import ScanReporter
 from appliance.store import Store
+from appliance.store.batching import MAX_ROWS, BatchedResults
 from appliance.store.cases import record_cases
+from appliance.store.image_rows import NewImage
 from appliance.values import ImageOutcome, ScanRules, Thresholds, TileMap
 
 REMOVED_MESSAGE = "not analysed: the USB stick was removed before this image was read"
@@ -74,11 +76,24 @@ class ScanSummary:
     # True when the stick held no image to analyse; ``message`` then says so, and what it held.
     found_nothing: bool = False
     label: str = ""  # the stick's name as the scan recorded it
+    # Finished images not yet written (store.batching): written, then shown, when due.
+    pending: BatchedResults[ImageOutcome] | None = field(default=None, repr=False, compare=False)
+
+    def store_pending(self, *, force: bool) -> bool:
+        """Write the waiting results when due (or ``force``); True when some were added."""
+        if self.pending is None or not (force or self.pending.due):
+            return False
+        written = self.pending.flush()
+        self.outcomes.extend(written)
+        return bool(written)
 
     @property
     def cases(self) -> list[CaseVerdict]:
         """Case verdicts in natural order (:func:`appliance.decision.group_cases`)."""
         return [case.verdict for case in group_cases(self.outcomes)]
+
+
+Pending = BatchedResults[ImageOutcome]
 
 
 class Analyzer:
@@ -94,6 +109,7 @@ class Analyzer:
         clock: Callable[[], ClockStatus] | None = None,
         throttle_monitor: Callable[[], ThrottleMonitor] = ThrottleMonitor,
         image_time_budget_s: float = IMAGE_TIME_BUDGET_S,
+        rows_per_write: int = MAX_ROWS,
     ) -> None:
         self.classifier = classifier
         self.store = store
@@ -106,6 +122,8 @@ class Analyzer:
         )
         self.throttle_monitor = throttle_monitor
         self.image_time_budget_s = image_time_budget_s
+        # Results stored (and then shown) together, at most this many per transaction.
+        self.rows_per_write = rows_per_write
 
     def scan(
         self,
@@ -140,6 +158,7 @@ class Analyzer:
             throttled_at_start=monitor.start(),
         )
         summary = ScanSummary(scan_id, "running", None, monitor=monitor, label=label or root.name)
+        summary.pending = BatchedResults(self.store, scan_id, max_rows=self.rows_per_write)
         try:
             return self._scan_images(root, summary, on_progress, cancel)
         except BaseException as exc:
@@ -167,13 +186,17 @@ class Analyzer:
         total = len(listing.images) + len(listing.skipped)
         if not listing.images:
             summary.found_nothing = True
+        pending = summary.pending
         for skipped in listing.skipped:
-            outcome = self._record_error(
-                scan_id, str(skipped.relpath), skipped.case, skipped.reason
-            )
-            summary.outcomes.append(outcome)
+            self._record_error(pending, str(skipped.relpath), skipped.case, skipped.reason)
+        summary.store_pending(force=True)
         report = ScanReporter(on_progress, summary.outcomes, total, ScanProgress)
         report()
+
+        def on_tiles(done: int, total: int) -> None:
+            report.tiles(done, total)
+            if summary.store_pending(force=False):  # a long image does not hold back the others
+                report()
         # The next images are read and decoded on a reader thread while this one is analysed.
         prefetcher = Prefetcher(listing.images, prepare=self.classifier.prepare)
         try:
@@ -186,22 +209,19 @@ class Analyzer:
                     )
                 report.current = str(fetched.ref.relpath)
                 try:
-                    outcome = self._analyse(scan_id, fetched, cancel, report.tiles)
+                    self._analyse(pending, fetched, cancel, on_tiles)
                 except VolumeGone as exc:
                     for missing in listing.images[position:]:
-                        summary.outcomes.append(
-                            self._record_error(
-                                scan_id, str(missing.relpath), missing.case, REMOVED_MESSAGE
-                            )
+                        self._record_error(
+                            pending, str(missing.relpath), missing.case, REMOVED_MESSAGE
                         )
                     return self._finish(summary, "interrupted", str(exc))
-                summary.outcomes.append(outcome)
                 if summary.monitor is not None:
                     summary.monitor.sample()
                 following = position + 1 < len(listing.images)
-                report.image_done(
-                    str(listing.images[position + 1].relpath) if following else None
-                )
+                report.next_image(str(listing.images[position + 1].relpath) if following else None)
+                if summary.store_pending(force=not following):
+                    report()
         finally:
             prefetcher.close()
         if summary.found_nothing:
@@ -227,25 +247,26 @@ class Analyzer:
 
     def _analyse(
         self,
-        scan_id: int,
+        pending: Pending,
         fetched: Fetched,
         cancel: threading.Event | None = None,
         on_tiles: Callable[[int, int], None] | None = None,
-    ) -> ImageOutcome:
+    ) -> None:
+        """Analyse one fetched image and queue its row (or its error) in ``pending``."""
         started = time.perf_counter()
         ref = fetched.ref
         if fetched.gone is not None:
             raise fetched.gone
         if fetched.error is not None or fetched.loaded is None:
             message = str(fetched.error or "could not be read")
-            return self._record_error(scan_id, str(ref.relpath), ref.case, message, ref.size_bytes)
+            return self._record_error(pending, str(ref.relpath), ref.case, message, ref.size_bytes)
         loaded = fetched.loaded
         previous = self.store.find_result(loaded.sha256, self.card.sha256)
         if previous is not None and previous.p_malignant is not None:
             # Same image, same model: the stored result stands; only the decision is recomputed,
             # in case the admin moved the thresholds since.
             return self._record_ok(
-                scan_id,
+                pending,
                 ref,
                 loaded,
                 started,
@@ -263,10 +284,10 @@ class Analyzer:
             )
         except ImageError as exc:
             return self._record_error(
-                scan_id, str(ref.relpath), ref.case, str(exc), loaded.size_bytes, loaded.sha256
+                pending, str(ref.relpath), ref.case, str(exc), loaded.size_bytes, loaded.sha256
             )
         return self._record_ok(
-            scan_id,
+            pending,
             ref,
             loaded,
             started,
@@ -277,7 +298,7 @@ class Analyzer:
 
     def _record_ok(
         self,
-        scan_id: int,
+        pending: Pending,
         ref: ImageRef,
         loaded: LoadedImage,
         started: float,
@@ -285,10 +306,9 @@ class Analyzer:
         tiles: TileMap | None,
         thumbnail: bytes | None = None,
         reused_from: int | None = None,
-    ) -> ImageOutcome:
+    ) -> None:
         decision = decide(p_malignant, self.thresholds)
-        image_id = self.store.record_image(
-            scan_id,
+        row = NewImage(
             path=str(ref.relpath),
             case=ref.case,
             sha256=loaded.sha256,
@@ -305,21 +325,23 @@ class Analyzer:
             reused_from=reused_from,
         )
         reused = reused_from is not None
-        return ImageOutcome(
-            str(ref.relpath), ref.case, "ok", decision, p_malignant, None, image_id, reused
+        pending.add(
+            row,
+            lambda image_id: ImageOutcome(
+                str(ref.relpath), ref.case, "ok", decision, p_malignant, None, image_id, reused
+            ),
         )
 
     def _record_error(
         self,
-        scan_id: int,
+        pending: Pending,
         path: str,
         case: str,
         message: str,
         size_bytes: int | None = None,
         sha256: str | None = None,
-    ) -> ImageOutcome:
-        image_id = self.store.record_image(
-            scan_id,
+    ) -> None:
+        row = NewImage(
             path=path,
             case=case,
             sha256=sha256,
@@ -334,9 +356,15 @@ class Analyzer:
             thumbnail=None,
             elapsed_ms=None,
         )
-        return ImageOutcome(path, case, "error", Decision.UNASSESSABLE, None, message, image_id)
+        pending.add(
+            row,
+            lambda image_id: ImageOutcome(
+                path, case, "error", Decision.UNASSESSABLE, None, message, image_id
+            ),
+        )
 
     def _finish(self, summary: ScanSummary, status: str, message: str | None) -> ScanSummary:
+        summary.store_pending(force=True)  # what finished before the end is kept
         summary.status, summary.message = status, message
         monitor = summary.monitor
         at_end = monitor.end() if monitor is not None else None

@@ -116,7 +116,7 @@ class Throttle:
 class ScanReporter:
     """Builds one scan's progress reports (``make`` is ``appliance.pipeline.ScanProgress``):
     rate and ETA, tile reports at most every :data:`MIN_INTERVAL_S`, one report after every
-    finished image carrying the images finished since the last report (``recent``)."""
+    batch of rows stored, carrying the images stored since the last report (``recent``)."""
 
     def __init__(
         self,
@@ -168,12 +168,12 @@ class ScanReporter:
         self._tiles = (done, total)
         self(final=False)
 
-    def image_done(self, following: str | None) -> None:
-        """An image's row is stored; ``following`` is the file analysed next (shown as current)."""
+    def next_image(self, following: str | None) -> None:
+        """An image is finished; ``following`` is the file analysed next (shown as current).
+        The report itself comes when its row is stored (``appliance.store.batching``)."""
         self._tiles = (0, 0)
         self._tile_timer.reset()
         self.current = following
-        self(final=True)
 
 
 class ProgressLike(Protocol):

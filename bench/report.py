@@ -181,6 +181,7 @@ def storage_table(rows: list[StorageResult]) -> str:
         [
             "rows",
             "write ms/row",
+            "one per transaction",
             "list scans ms",
             "search ms",
             "images of scan ms",
@@ -194,6 +195,7 @@ def storage_table(rows: list[StorageResult]) -> str:
             [
                 f"{r.rows:,}",
                 _f(r.write_ms_per_row, 2),
+                _f(r.write_ms_per_row_unbatched, 2),
                 _f(r.list_scans_ms, 1),
                 _f(r.search_ms, 1),
                 _f(r.images_of_scan_ms, 0),

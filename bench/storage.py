@@ -1,7 +1,9 @@
 """What the database and the PDF report cost at N result rows, in a process of their own.
 
-Rows are written through :meth:`Store.record_image` exactly as a scan writes them (one call per
-image, a real-size JPEG thumbnail, decisions from the card's thresholds), then the history is
+Rows are written exactly as a scan writes them (:class:`appliance.store.batching.BatchedResults`:
+up to 16 rows per transaction, a real-size JPEG thumbnail, decisions from the card's thresholds),
+and, for comparison, the first 1,000 again one transaction per row (how scans wrote them before
+batching: one fdatasync per image). Then the history is
 listed the ways the screens list it (:meth:`Store.scans`, a search, :meth:`Store.images` of the
 big scan), then the PDF of that scan is written by :func:`appliance.report.write_scan_report`.
 
@@ -37,6 +39,7 @@ class StorageResult:
     pdf_ms_per_row: float
     pdf_mb: float
     peak_rss_mb: float
+    write_ms_per_row_unbatched: float | None = None  # one transaction per row (before batching)
 
 
 def _ms(call) -> float:
@@ -54,6 +57,8 @@ def measure(rows: int) -> StorageResult:
     from appliance.ingest import thumbnail_jpeg
     from appliance.report import write_scan_report
     from appliance.store import Store
+    from appliance.store.batching import BatchedResults
+    from appliance.store.image_rows import NewImage
 
     card = ModelBundle.load(MODEL).card
     patch = next((ROOT / "demo" / "usb").glob("patient-*/*.png"))
@@ -63,7 +68,7 @@ def measure(rows: int) -> StorageResult:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         with Store.open(db) as store:
-            scan_id = store.start_scan(
+            scan_fields = dict(
                 source="folder",
                 volume_label="BENCH",
                 volume_path=tmp,
@@ -78,11 +83,10 @@ def measure(rows: int) -> StorageResult:
                     "operating_point": card.thresholds.operating_point,
                 },
             )
-            started = time.perf_counter()
-            for index in range(rows):
+            scan_id = store.start_scan(**scan_fields)
+            def row(index: int) -> NewImage:
                 p = float(rng.random())
-                store.record_image(
-                    scan_id,
+                return NewImage(
                     path=f"case-{index // 100:04d}/{index:05d}.png",
                     case=f"case-{index // 100:04d}",
                     sha256=f"{index:064x}",
@@ -97,6 +101,20 @@ def measure(rows: int) -> StorageResult:
                     thumbnail=thumbnail,
                     elapsed_ms=20.0,
                 )
+
+            unbatched = min(rows, 1000)
+            started = time.perf_counter()
+            for index in range(unbatched):
+                store.record_images(scan_id, [row(index)])
+            unbatched_ms = (time.perf_counter() - started) * 1000.0 / unbatched
+            scan_id = store.start_scan(**scan_fields)
+            pending = BatchedResults(store, scan_id)
+            started = time.perf_counter()
+            for index in range(rows):
+                pending.add(row(index), int)
+                if pending.due:
+                    pending.flush()
+            pending.flush()
             store.finish_scan(scan_id, "complete", None)
             write_s = time.perf_counter() - started
             list_ms = _ms(lambda: store.scans(limit=200))
@@ -120,6 +138,7 @@ def measure(rows: int) -> StorageResult:
         pdf_ms_per_row=pdf_s * 1000.0 / rows,
         pdf_mb=pdf_mb,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        write_ms_per_row_unbatched=unbatched_ms,
     )
 
 

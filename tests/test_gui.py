@@ -486,27 +486,28 @@ def test_disk_full_during_scan_is_said_in_words(qtbot, open_window, tmp_path):
     config = make_config(tmp_path)
     window = open_window(config)
     store = window.session.store
-    real = store.record_image
-    calls = []
+    real = store.record_images
+    written: list[int] = []
 
-    def filling_up(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 2:
+    def filling_up(scan_id, rows):
+        if written:
             raise translate(
                 OSError(errno.ENOSPC, "No space left on device"), store.path, "save the result"
             )
-        return real(*args, **kwargs)
+        written.append(len(rows))
+        return real(scan_id, rows)
 
-    store.record_image = filling_up
-    plug_in(config, "FULL", {"patient-9036": demo_patches("patient-9036", 5)})
+    store.record_images = filling_up
+    # More images than one batch of rows (store.batching.MAX_ROWS), so the disk fills mid-scan.
+    plug_in(config, "FULL", {"a": demo_patches("patient-9036"), "b": demo_patches("patient-9077")})
     found = wait_scan(qtbot, window)
     assert isinstance(found, Problem) and found.kind == "disk_full"
     assert window.live.state.title.text() == "The disk is full"
     assert "Free some space" in window.live.state.text.text()
-    store.record_image = real
+    store.record_images = real
     scans = store.scans()
     assert scans[0].status == "failed"  # History says the scan did not finish
-    assert len(store.images(scans[0].id)) == 2  # what was saved before is kept
+    assert len(store.images(scans[0].id)) == written[0] > 0  # what was saved before is kept
 
 
 def test_unreadable_stick(qtbot, open_window, tmp_path, monkeypatch):

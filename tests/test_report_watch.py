@@ -31,7 +31,7 @@ class StandInAnalyzer:
         self.after_scan = after_scan
         self.scans = 0
 
-    def scan(self, root: Path, *, label: str, source: str) -> ScanSummary:
+    def scan(self, root: Path, *, label: str, source: str, on_progress=None) -> ScanSummary:
         scan_id = self.store.start_scan(
             source=source,
             volume_label=label,

@@ -246,12 +246,13 @@ class ScanView(QWidget):
         self.tabs.setCurrentWidget(self.images)
 
     def add_progress(self, progress) -> None:
-        """A ScanProgress from the worker: queue the newest image's row for the next flush."""
+        """A ScanProgress from the worker: queue the rows stored since the last one (``recent``;
+        results are stored a few at a time) for the next flush."""
         self._latest = progress
-        outcome = progress.latest
-        if outcome is not None and outcome.image_id not in self._shown:
-            self._shown.add(outcome.image_id)
-            self._queue.append(outcome)
+        for outcome in getattr(progress, "recent", None) or (progress.latest,):
+            if outcome is not None and outcome.image_id not in self._shown:
+                self._shown.add(outcome.image_id)
+                self._queue.append(outcome)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.store.core import NotFound, StoreCore, _dumps, utc_now
@@ -24,94 +25,58 @@ log = logging.getLogger(__name__)
 class ImageRows(StoreCore):
     """Writing and reading ``images``."""
 
-    def record_image(
-        self,
-        scan_id: int,
-        *,
-        path: str,
-        case: str,
-        sha256: str | None,
-        size_bytes: int | None,
-        width: int | None,
-        height: int | None,
-        status: str,
-        decision: str | None,
-        p_malignant: float | None,
-        error: str | None,
-        tiles: TileMap | Mapping[str, Any] | None,
-        thumbnail: bytes | None,
-        elapsed_ms: float | None,
-        reused_from: int | None = None,
-    ) -> int:
-        """Store one image's result (or its read error) and return the row id.
+    def record_image(self, scan_id: int, **row: Any) -> int:
+        """Store one image's result (or its read error) and return the row id (the fields are
+        :class:`NewImage`'s)."""
+        return self.record_images(scan_id, [NewImage(**row)])[0]
 
-        An ``ok`` row needs a decision; an ``error`` row needs the error in words, because the
-        report must say why an image has no result.
+    def record_images(self, scan_id: int, rows: Sequence[NewImage]) -> list[int]:
+        """Store several images' rows in ONE transaction and return their ids, in order.
+
+        Why: each transaction ends in an fdatasync, slow on an SD card; the pipeline writes the
+        results of the last fraction of a second together, and shows them only once this returns,
+        so a result shown is still a result stored. All rows land, or none.
         """
-        if status not in IMAGE_STATUSES:
-            raise ValueError(f"image status must be one of {IMAGE_STATUSES}, not {status!r}")
-        if decision is not None:
-            decision = str(decision)
-            if decision not in DECISIONS:
-                raise ValueError(f"unknown decision {decision!r}; expected one of {DECISIONS}")
-        if status == "ok" and decision is None:
-            raise ValueError("an image analysed without error needs a decision")
-        if status == "error" and not (error and error.strip()):
-            raise ValueError("an image that could not be analysed needs the error in words")
-        values = {
-            "scan_id": scan_id,
-            "path": display(path),
-            "path_raw": sqlite3.Binary(raw_bytes(path)),
-            "case_name": display(case),
-            "case_raw": sqlite3.Binary(raw_bytes(case)),
-            "sha256": sha256,
-            "size_bytes": size_bytes,
-            "width": width,
-            "height": height,
-            "status": status,
-            "decision": decision,
-            "p_malignant": None if p_malignant is None else float(p_malignant),
-            "error": error,
-            "tiles_json": None if tiles is None else _dumps(_tile_dict(tiles)),
-            "thumbnail": None if thumbnail is None else sqlite3.Binary(thumbnail),
-            "elapsed_ms": elapsed_ms,
-            "reused_from_image_id": reused_from,
-            "created_at": utc_now(),
-        }
-        with self._write("save the image result") as db:
+        prepared = [(row, _values(scan_id, row)) for row in rows]
+        if not prepared:
+            return []
+        ids = []
+        with self._write("save the image results") as db:
             scan = db.execute("SELECT model_sha256 FROM scans WHERE id = ?", (scan_id,)).fetchone()
             if scan is None:
                 raise NotFound(f"There is no scan number {scan_id} in the database.")
-            if reused_from is not None:
-                self._require(db, "images", reused_from, "image")
-            values["result_sha256"] = result_sha256(
-                image_sha256=sha256,
-                model_sha256=scan[0],
-                status=status,
-                decision=decision,
-                p_malignant=values["p_malignant"],
-                tiles_json=values["tiles_json"],
-                thumbnail=thumbnail,
-            )
-            image_id = self._insert(db, "images", values)
-            self._audit_in(
-                db,
-                "image_result",
-                actor=None,
-                scan_id=scan_id,
-                image_id=image_id,
-                payload={
-                    "path": values["path"],
-                    "case": values["case_name"],
-                    "sha256": sha256,
-                    "status": status,
-                    "decision": decision,
-                    "p_malignant": values["p_malignant"],
-                    "error": error,
-                    "reused_from": reused_from,
-                },
-            )
-        return image_id
+            for row, values in prepared:
+                if row.reused_from is not None:
+                    self._require(db, "images", row.reused_from, "image")
+                values["result_sha256"] = result_sha256(
+                    image_sha256=row.sha256,
+                    model_sha256=scan[0],
+                    status=row.status,
+                    decision=values["decision"],
+                    p_malignant=values["p_malignant"],
+                    tiles_json=values["tiles_json"],
+                    thumbnail=row.thumbnail,
+                )
+                image_id = self._insert(db, "images", values)
+                self._audit_in(
+                    db,
+                    "image_result",
+                    actor=None,
+                    scan_id=scan_id,
+                    image_id=image_id,
+                    payload={
+                        "path": values["path"],
+                        "case": values["case_name"],
+                        "sha256": row.sha256,
+                        "status": row.status,
+                        "decision": values["decision"],
+                        "p_malignant": values["p_malignant"],
+                        "error": row.error,
+                        "reused_from": row.reused_from,
+                    },
+                )
+                ids.append(image_id)
+        return ids
 
     def find_result(self, sha256: str, model_sha256: str) -> ImageRecord | None:
         """The latest good, intact result for these exact bytes under this exact model, if any.
@@ -187,3 +152,57 @@ class ImageRows(StoreCore):
 def _tile_dict(tiles: TileMap | Mapping[str, Any]) -> dict[str, Any]:
     """The stored form of a tile map (a mapping is taken as already in it, as tests write)."""
     return tiles.to_dict() if isinstance(tiles, TileMap) else dict(tiles)
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """One image's row before it is stored: its result, or its read error in words."""
+
+    path: str
+    case: str
+    sha256: str | None
+    size_bytes: int | None
+    width: int | None
+    height: int | None
+    status: str
+    decision: str | None
+    p_malignant: float | None
+    error: str | None
+    tiles: TileMap | Mapping[str, Any] | None
+    thumbnail: bytes | None
+    elapsed_ms: float | None
+    reused_from: int | None = None
+
+
+def _values(scan_id: int, row: NewImage) -> dict[str, Any]:
+    """The row's columns, checked: an ``ok`` row needs a decision; an ``error`` row needs the
+    error in words, because the report must say why an image has no result."""
+    if row.status not in IMAGE_STATUSES:
+        raise ValueError(f"image status must be one of {IMAGE_STATUSES}, not {row.status!r}")
+    decision = None if row.decision is None else str(row.decision)
+    if decision is not None and decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}; expected one of {DECISIONS}")
+    if row.status == "ok" and decision is None:
+        raise ValueError("an image analysed without error needs a decision")
+    if row.status == "error" and not (row.error and row.error.strip()):
+        raise ValueError("an image that could not be analysed needs the error in words")
+    return {
+        "scan_id": scan_id,
+        "path": display(row.path),
+        "path_raw": sqlite3.Binary(raw_bytes(row.path)),
+        "case_name": display(row.case),
+        "case_raw": sqlite3.Binary(raw_bytes(row.case)),
+        "sha256": row.sha256,
+        "size_bytes": row.size_bytes,
+        "width": row.width,
+        "height": row.height,
+        "status": row.status,
+        "decision": decision,
+        "p_malignant": None if row.p_malignant is None else float(row.p_malignant),
+        "error": row.error,
+        "tiles_json": None if row.tiles is None else _dumps(_tile_dict(row.tiles)),
+        "thumbnail": None if row.thumbnail is None else sqlite3.Binary(row.thumbnail),
+        "elapsed_ms": row.elapsed_ms,
+        "reused_from_image_id": row.reused_from,
+        "created_at": utc_now(),
+    }
