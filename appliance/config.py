@@ -122,7 +122,7 @@ class Config:
     reports: Path = field(default_factory=lambda: _data_home() / "reports")
     device_name: str = field(default_factory=lambda: platform.node() or "histo-appliance")
     backend: str = "auto"  # "auto", "litert", "tflite-runtime" or "tensorflow"
-    num_threads: int = 2
+    num_threads: int | None = None  # None: every usable core, at most 4 (backends.default_threads)
     kiosk: bool = False
     admin_pin: str = ""  # empty: the admin corner is locked
     mock_usb: Path | None = None  # a folder of mock sticks instead of udev
@@ -199,7 +199,9 @@ def allowed_problem(key: str, value: object) -> tuple[str | None, object]:
                 f' admin_pin = "{example}", or "" to keep the admin corner locked'
             )
     elif key == "num_threads":
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
+        if value is None:  # left out: the interpreter takes every usable core, at most four
+            pass
+        elif isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
             problem = f"a whole number from 1 to {MAX_THREADS} without quotes, e.g. num_threads = 4"
     elif key in ("kiosk", "model_pinned"):
         if not isinstance(value, bool):

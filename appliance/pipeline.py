@@ -146,7 +146,8 @@ class Analyzer:
             model_name=self.card.name,
             model_version=self.card.version,
             model_sha256=self.card.sha256,
-            backend=self.classifier.backend_name,
+            # The interpreter and its thread count, as the scan ran (bench/ chose the default).
+            backend=f"{self.classifier.backend_name}, {self.classifier.num_threads} threads",
             # The cut-offs and the scope gate's limits, so a report read later says what was
             # decided, refused and why, under the settings of that day.
             thresholds=ScanRules(

@@ -218,3 +218,13 @@ def test_cli_scan_of_an_empty_stick_prints_it_and_exits_3(tmp_path: Path, capsys
     assert "No images found on BLANK; it holds 1 file that is not an image" in out
     assert main([*args, "--format", "json"]) == 3
     assert '"message": "No images found on BLANK' in capsys.readouterr().out
+
+
+def test_each_scan_records_its_interpreter_and_thread_count(
+    analyzer: Analyzer, demo_stick: Path
+) -> None:
+    summary = analyzer.scan(demo_stick)
+    recorded = analyzer.store.scan(summary.scan_id).backend
+    classifier = analyzer.classifier
+    assert recorded == f"{classifier.backend_name}, {classifier.num_threads} threads"
+    assert 1 <= classifier.num_threads <= 4  # nobody chose: every usable core, at most four
