@@ -1,8 +1,9 @@
 """The TFLite interpreters the appliance can run on, fastest first, and the choice between them.
 
-The order is measured, not assumed: ``bench/bench_backends.py`` times each installed backend on
-the same int8 models (int8 MobileNetV2 at 224 on x86: LiteRT ~3 ms vs tflite-runtime ~76 ms on an
-idle machine; 10-20 ms vs 110-280 ms on a busy 2-core one). TensorFlow's interpreter is as fast as
+The order is measured, not assumed: ``python -m bench --skip e2e storage`` times each
+installed backend on the same int8 models (int8 MobileNetV2 at 224 on x86: LiteRT ~3 ms vs
+tflite-runtime ~76 ms on an idle machine; 10-20 ms vs 110-280 ms on a busy 2-core one; the
+shipped model at 1 thread: 1 : 34, docs/performance.md). TensorFlow's interpreter is as fast as
 LiteRT (same XNNPACK kernels) but costs seconds and hundreds of MB to import, so it comes last.
 """
 

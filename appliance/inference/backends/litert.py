@@ -1,7 +1,7 @@
 """LiteRT (``ai-edge-litert``): Google's current TFLite interpreter, and the fastest one here.
 
 Its int8 kernels go through XNNPACK, which is why it is first in the registry (see
-``bench/bench_backends.py``). Wheels exist for x86_64 and aarch64 (the Pi 4 with a 64-bit OS).
+``python -m bench``). Wheels exist for x86_64 and aarch64 (the Pi 4 with a 64-bit OS).
 """
 
 from __future__ import annotations
