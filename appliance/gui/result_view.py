@@ -216,8 +216,7 @@ class ResultPage(QWidget):
         if latest.agreed:
             self.human_badge.set_decision(self.image.effective_decision, prefix="Human: agreed, ")
         else:
-            corrected = Decision(latest.corrected_decision)
-            self.human_badge.set_decision(corrected, prefix="Human: changed to ")
+            self.human_badge.set_decision(latest.corrected, prefix="Human: changed to ")
         parts = [f"by {latest.reviewer}, {local_time(latest.created_at)}"]
         if latest.note:
             parts.append(f"note: {latest.note}")

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from appliance.decision import Decision, group_cases
+from appliance.decision import group_cases
 from appliance.gui import style
 from appliance.gui.widgets import ElidedLabel, StateCard, TouchTable, button, label
 from appliance.health import conditions
@@ -84,8 +84,7 @@ def review_words(review) -> str:
         return "not reviewed"
     if review.agreed:
         return f"✓ agreed ({review.reviewer})"
-    corrected = Decision(review.corrected_decision) if review.corrected_decision else None
-    word = style.SHORT_WORDS[corrected] if corrected else "?"
+    word = style.SHORT_WORDS[review.corrected] if review.corrected else "?"
     return f"✎ changed to {word} ({review.reviewer})"
 
 

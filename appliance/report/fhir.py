@@ -21,7 +21,6 @@ derived from the database id, scan and image, so exporting a scan twice gives th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import uuid
@@ -109,9 +108,7 @@ def review_note(review: ReviewRecord) -> dict[str, Any]:
     if review.agreed:
         verdict = "agreed with the AI result"
     else:
-        corrected = review.corrected_decision or "?"
-        with contextlib.suppress(ValueError):
-            corrected = Decision(corrected).wording
+        corrected = review.corrected.wording if review.corrected else "?"
         verdict = f"corrected the result to: {corrected}"
     words = f"Human review: {verdict}."
     if review.note:

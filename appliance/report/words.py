@@ -8,7 +8,6 @@ name like ``<b>x</b>.png`` prints as written and never changes the report's layo
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
@@ -96,9 +95,7 @@ def review_words(review: ReviewRecord | None) -> str:
     if review.agreed:
         verdict = "<b>agreed</b> with the AI result"
     else:
-        corrected = review.corrected_decision or ""
-        with contextlib.suppress(ValueError):
-            corrected = Decision(corrected).wording
+        corrected = review.corrected.wording if review.corrected else "?"
         verdict = f"<b>overridden to {text(corrected)}</b>"
     parts = [f"{text(review.reviewer, WHO_CHARS)}: {verdict}"]
     if review.note:

@@ -215,6 +215,17 @@ class ReviewRecord:
     note: str
     created_at: str
 
+    @property
+    def corrected(self) -> Decision | None:
+        """The decision the person changed the result to, typed (None when they agreed, or when
+        an old row holds a word this release does not know: shown as "?", never guessed)."""
+        if self.agreed or not self.corrected_decision:
+            return None
+        try:
+            return Decision(self.corrected_decision)
+        except ValueError:
+            return None
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ReviewRecord:
         return cls(
