@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 
 from appliance.decision import Decision, most_serious
 from appliance.gui import keyboard, style
-from appliance.gui.state_views import LABEL_CHARS, local_time
 from appliance.gui.widgets import TouchTable, button, label
+from appliance.gui.words import LABEL_CHARS, local_time
 from appliance.text import display_text
 
 RANGES = (("Today", 0), ("7 days", 7), ("30 days", 30), ("All dates", None))

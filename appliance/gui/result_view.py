@@ -23,8 +23,8 @@ from appliance.decision import Decision
 from appliance.gui import style
 from appliance.gui.image_view import ImageView, tile_overlay
 from appliance.gui.review_panel import ReviewPanel
-from appliance.gui.state_views import CASE_CHARS, MESSAGE_CHARS, local_time
 from appliance.gui.widgets import DecisionBadge, ElidedLabel, button, label
+from appliance.gui.words import CASE_CHARS, MESSAGE_CHARS, local_time
 from appliance.text import display_text
 from appliance.values import show_probability
 
