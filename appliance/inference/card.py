@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from appliance.calibration import Calibration
 from appliance.errors import ModelRejected
 from appliance.preprocess import (
     SCALINGS,
@@ -140,6 +141,9 @@ class ModelCard:
     schema: int = CARD_SCHEMA
     # The limits of the inputs the model may answer for (appliance.scope); None: size check only.
     scope: ScopeSpec | None = None
+    # The map to calibrated probabilities (appliance.calibration); None: probabilities as the
+    # model gives them. When present, the thresholds above are on the calibrated scale.
+    calibration: Calibration | None = None
 
     @property
     def malignant_index(self) -> int:
@@ -170,6 +174,10 @@ class ModelCard:
             del data["scope"]
         else:
             data["scope"] = self.scope.to_dict()
+        if self.calibration is None:
+            del data["calibration"]  # uncalibrated cards stay as before
+        else:
+            data["calibration"] = self.calibration.to_dict()
         return data
 
     @classmethod
@@ -205,6 +213,9 @@ class ModelCard:
             intended_use=str(data.get("intended_use", cls.intended_use)),
             schema=integer(data, "schema", 1, CARD_SCHEMA, "the card") if "schema" in data else 1,
             scope=ScopeSpec.from_dict(data["scope"]) if data.get("scope") is not None else None,
+            calibration=Calibration.from_dict(data["calibration"], len(labels))
+            if data.get("calibration") is not None
+            else None,
         )
         card.validate()
         return card

@@ -319,12 +319,19 @@ class Classifier:
         return augmented_views(quantised, contract.test_time_augmentation)
 
     def _score(self, views: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """View-averaged probabilities and features of ``count`` inputs from their views."""
+        """View-averaged (and, if the card says so, calibrated) probabilities and features of
+        ``count`` inputs from their views."""
         probabilities, features = self._backend.predict_quantised(views)
-        mode = self.bundle.card.input.test_time_augmentation
+        card = self.bundle.card
+        mode = card.input.test_time_augmentation
+        averaged = average_views(probabilities, mode)
+        # The one place the card's calibration is applied: after the view (and ensemble)
+        # average, before any decision; per tile for a tiled image (appliance.calibration).
+        if card.calibration is not None:
+            averaged = card.calibration.apply(averaged, card.malignant_index)
         if features.shape[1] == 0:  # a model without feature outputs
-            return average_views(probabilities, mode), np.zeros((count, 0), np.float32)
-        return average_views(probabilities, mode), average_views(features, mode)
+            return averaged, np.zeros((count, 0), np.float32)
+        return averaged, average_views(features, mode)
 
     def _predict(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """View-averaged probabilities and features of preprocessed inputs."""

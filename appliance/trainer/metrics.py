@@ -262,3 +262,47 @@ def fold_summary(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]
         sd = float(values.std(ddof=1)) if n > 1 else (0.0 if n == 1 else float("nan"))
         out[key] = {"mean": mean, "sd": sd, "n": n}
     return out
+
+
+ECE_BINS = 15  # equal-width bins of the predicted malignant probability over [0, 1]
+
+
+def reliability_bins(
+    labels: np.ndarray, scores: np.ndarray, bins: int = ECE_BINS
+) -> list[dict[str, float]]:
+    """Per equal-width bin of ``scores``: count, mean predicted probability and observed
+    malignant fraction (empty bins left out); what the reliability diagram draws."""
+    labels = np.asarray(labels, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    # A score of exactly 1.0 belongs to the last bin.
+    index = np.minimum((scores * bins).astype(int), bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = index == b
+        if inside.any():
+            rows.append(
+                {
+                    "low": b / bins,
+                    "high": (b + 1) / bins,
+                    "n": int(inside.sum()),
+                    "mean_predicted": float(scores[inside].mean()),
+                    "observed": float(labels[inside].mean()),
+                }
+            )
+    return rows
+
+
+def expected_calibration_error(
+    labels: np.ndarray, scores: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """ECE of the malignant probability: the count-weighted mean over ``bins`` equal-width bins
+    of |observed malignant fraction - mean predicted probability| (binary "top-label-free"
+    form: the malignant class, which is the one the decision reads)."""
+    n = len(np.asarray(labels))
+    if n == 0:
+        return float("nan")
+    return float(
+        sum(r["n"] * abs(r["observed"] - r["mean_predicted"]) for r in reliability_bins(
+            labels, scores, bins
+        )) / n
+    )
