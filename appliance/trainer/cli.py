@@ -142,6 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="views averaged per input; auto = the better on validation patients",
     )
     fit.add_argument("--representative", type=int, default=300, help="int8 calibration images")
+    fit.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker"],
+        default="default",
+        help="tf.distribute: one device, local GPUs, or the machines in TF_CONFIG",
+    )
+    honest = parser.add_argument_group("calibration")
+    honest.add_argument(
+        "--calibration",
+        choices=["none", "temperature", "isotonic"],
+        default="none",
+        help="map the malignant probability to a calibrated one, fitted on validation or"
+        " out-of-fold patients; carried in the card, thresholds on the calibrated scale",
+    )
     return parser
 
 
@@ -190,10 +204,17 @@ def config_from_args(args: argparse.Namespace):
         from_float=args.from_float,
         resume=args.resume,
         plots=not args.no_plots,
+        extra={"calibration": args.calibration} if args.calibration != "none" else {},
+        strategy=args.strategy,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "gan":  # histo-appliance-train gan train|generate|fid
+        from appliance.trainer.gan.cli import main as gan_main
+
+        return gan_main(argv[1:])
     args = build_parser().parse_args(argv)
     # TensorFlow is imported only now, so --help works without the 'train' extra.
     try:

@@ -32,7 +32,7 @@ from appliance.inference.card import InputContract, ModelCard
 from appliance.preprocess import to_rgb
 from appliance.stain import MacenkoNormalizer, ReinhardNormalizer, new_normalizer
 from appliance.trainer import data as datasets
-from appliance.trainer import ensemble, export, loaders
+from appliance.trainer import distribute, ensemble, export, loaders
 from appliance.trainer.augment import AUGMENTATIONS, make_augment
 from appliance.trainer.evaluation import Calibration, evaluate, predict_views, tta_modes
 from appliance.trainer.presets import Preset, get_preset, set_trainable
@@ -95,6 +95,9 @@ class TrainConfig:
     from_float: Path | None = None  # skip fitting, use this run folder's float model
     resume: bool = False  # continue an interrupted fit from its checkpoints in ``output``
     plots: bool = True  # ROC, confusion matrix and learning curves as PNG beside the bundle
+    # appliance.trainer.distribute: "default" (one device, as before), "mirrored" (local GPUs)
+    # or "multiworker" (machines named in TF_CONFIG)
+    strategy: str = "default"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -312,7 +315,9 @@ def fit(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict
         if len(data.x_val)
         else None  # the final fit of a cross-validated-threshold run uses every patient
     )
-    model, base = preset.build(None, len(label_names), config.weights)
+    strategy = distribute.make_strategy(config.strategy)
+    with strategy.scope():  # the default strategy's scope changes nothing
+        model, base = preset.build(None, len(label_names), config.weights)
     weights = class_weights(data.y_train, len(label_names))
     checkpoints = Path(config.output) / "checkpoints"
     history: dict[str, list[float]] = {}
@@ -327,12 +332,13 @@ def fit(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict
             log(f"fit {phase.name}: already done, weights restored from {done}")
             continue
         set_trainable(base, phase.backbone_trainable, pretrained)
-        if phase.name == "head" and not preset.freeze_backbone:  # the warm-up before fine-tuning
-            head_lr = preset.optimizer.head_phase_lr or preset.optimizer.new_layers_lr
-            optimizer = keras.optimizers.Adam(head_lr)
-            model.compile(optimizer=optimizer, loss=preset.loss(), metrics=["accuracy"])
-        else:
-            preset.compile(model, base, steps_per_epoch, phase.epochs)
+        with strategy.scope():
+            if phase.name == "head" and not preset.freeze_backbone:  # warm-up before fine-tuning
+                head_lr = preset.optimizer.head_phase_lr or preset.optimizer.new_layers_lr
+                optimizer = keras.optimizers.Adam(head_lr)
+                model.compile(optimizer=optimizer, loss=preset.loss(), metrics=["accuracy"])
+            else:
+                preset.compile(model, base, steps_per_epoch, phase.epochs)
         log(f"fit {phase.name}: {phase.epochs} epochs, batch {batch}, preset {preset.name}")
         backup = checkpoints / phase.name
         if not config.resume and backup.exists():

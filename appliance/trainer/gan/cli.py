@@ -1,0 +1,143 @@
+"""``histo-appliance-train gan train|generate|fid``: the GAN's command line.
+
+TensorFlow is imported only after parsing, so ``--help`` works without the ``train`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from appliance.trainer.distribute import STRATEGIES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="histo-appliance-train gan",
+        description="A conditional WGAN-GP trained on one class of the training patients only;"
+        " synthetic images for the classifier; FID/KID on stated extractors.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train (or --resume) a GAN run")
+    train.add_argument("--data", type=Path, required=True)
+    train.add_argument("--out", type=Path, required=True, help="run folder")
+    train.add_argument("--class", dest="target_class", type=int, default=1)
+    train.add_argument("--layout", default="idc")
+    train.add_argument("--split", nargs=3, type=float, default=[0.7, 0.15, 0.15])
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--image-size", type=int, default=64)
+    train.add_argument("--loss", choices=["wgan-gp", "hinge"], default="wgan-gp")
+    train.add_argument("--lr", type=float, default=0.0025, help="both networks' learning rate")
+    train.add_argument("--gamma", type=float, default=10.0, help="gradient-penalty weight")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--critic-steps", type=int, default=5)
+    train.add_argument("--steps", type=int, default=10000, help="generator updates")
+    train.add_argument("--width", type=int, default=64)
+    train.add_argument("--latent-dim", type=int, default=128)
+    train.add_argument("--sample-every", type=int, default=500)
+    train.add_argument("--checkpoint-every", type=int, default=500)
+    train.add_argument("--limit-per-patient", type=int)
+    train.add_argument("--strategy", choices=STRATEGIES, default="default")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+
+    gen = sub.add_parser("generate", help="write N synthetic images as OUT/<class>/*.png")
+    gen.add_argument("--checkpoint", type=Path, required=True, help="a GAN run folder")
+    gen.add_argument("-n", type=int, required=True)
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--class", dest="target_class", type=int)
+    gen.add_argument("--seed", type=int, default=0)
+
+    fid = sub.add_parser("fid", help="FID and KID between two image folders")
+    fid.add_argument("a", type=Path)
+    fid.add_argument("b", type=Path)
+    fid.add_argument("--mobilenetv2", type=Path, help="local ImageNet MobileNetV2 weights file")
+    fid.add_argument("--classifier", type=Path, help="a run's float_model.keras")
+    fid.add_argument("--size", type=int, default=96, help="MobileNetV2 input size")
+    return parser
+
+
+def _train(args) -> None:
+    from appliance.trainer.gan.config import GanConfig
+    from appliance.trainer.gan.training import CONFIG_FILE, train_gan
+
+    if args.resume and (args.out / CONFIG_FILE).exists():
+        config = GanConfig.from_json(args.out / CONFIG_FILE, steps=args.steps)
+    else:
+        config = GanConfig(
+            data=args.data,
+            output=args.out,
+            target_class=args.target_class,
+            layout=args.layout,
+            split=tuple(args.split),
+            seed=args.seed,
+            image_size=args.image_size,
+            latent_dim=args.latent_dim,
+            width=args.width,
+            loss=args.loss,
+            generator_lr=args.lr,
+            critic_lr=args.lr,
+            gamma=args.gamma,
+            batch_size=args.batch_size,
+            critic_steps=args.critic_steps,
+            steps=args.steps,
+            sample_every=args.sample_every,
+            checkpoint_every=args.checkpoint_every,
+            limit_per_patient=args.limit_per_patient,
+            strategy=args.strategy,
+        )
+    result = train_gan(config, resume=args.resume)
+    print(f"GAN run at step {result.step}: {result.output}")
+
+
+def _fid(args) -> None:
+    from PIL import Image
+
+    from appliance.trainer import fid
+
+    def folder(path: Path):
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".tif"})
+        if not files:
+            raise FileNotFoundError(f"no images in {path}")
+        import numpy as np
+
+        return np.stack(
+            [np.asarray(Image.open(f).convert("RGB"), np.float32) / 127.5 - 1 for f in files]
+        )
+
+    extractors = []
+    if args.mobilenetv2:
+        extractors.append(fid.mobilenetv2_extractor(args.mobilenetv2, args.size))
+    if args.classifier:
+        extractors.append(fid.classifier_extractor(args.classifier))
+    if not extractors:
+        raise ValueError("name at least one extractor: --mobilenetv2 FILE and/or --classifier FILE")
+    a, b = folder(args.a), folder(args.b)
+    for extract, name in extractors:
+        print(fid.compare(extract(a), extract(b), name).describe())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            _train(args)
+        elif args.command == "generate":
+            from appliance.trainer.gan.training import generate_folder
+
+            folder = generate_folder(
+                args.checkpoint, args.n, args.out, label=args.target_class, seed=args.seed
+            )
+            print(f"{args.n} synthetic images in {folder}")
+        else:
+            _fid(args)
+    except ImportError as exc:
+        print(
+            f"the GAN needs TensorFlow: pip install 'histo-appliance[train]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"histo-appliance-train gan: {exc}", file=sys.stderr)
+        return 2
+    return 0
