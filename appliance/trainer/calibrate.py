@@ -24,12 +24,12 @@ import numpy as np
 from PIL import Image
 
 from appliance.calibration import EPSILON, MAX_KNOTS, Calibration
+from appliance.errors import ImageError
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.classifier import Classifier
 from appliance.trainer import ood_sets
-from appliance.trainer.data import load_idc
-from appliance.trainer.export import write_bundle
-from appliance.trainer.metrics import expected_calibration_error
+from appliance.trainer.data import Sample, load_idc
+from appliance.trainer.metrics import expected_calibration_error, reliability_bins
 from appliance.values import Thresholds
 
 
@@ -81,11 +81,12 @@ def fit_isotonic(
     pick = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), knots - 2)).round().astype(int))
     kx = [0.0, *(float(xs[i]) for i in pick), 1.0]
     ky = [float(means[0]), *(float(means[i]) for i in pick), float(means[-1])]
-    out_x, out_y = [kx[0]], [ky[0]]
+    out_x, out_y = [kx[0]], [round(ky[0], 6)]
     for a, b in zip(kx[1:], ky[1:], strict=True):
+        a, b = round(a, 6), round(b, 6)  # as the card stores them: compare what is stored
         if a > out_x[-1]:
-            out_x.append(round(a, 6))
-            out_y.append(round(max(b, out_y[-1]), 6))
+            out_x.append(a)
+            out_y.append(max(b, out_y[-1]))
     return tuple(out_x[:MAX_KNOTS]), tuple(out_y[:MAX_KNOTS])
 
 
@@ -114,30 +115,59 @@ def calibrated_thresholds(thresholds: Thresholds, calibration: Calibration) -> T
     return replace(thresholds, benign_below=low, operating_point=point, malignant_at=high)
 
 
-def _scores(classifier: Classifier, paths: list[Path]) -> np.ndarray:
-    return np.array(
-        [classifier.classify(Image.fromarray(ood_sets.read_rgb(p))).p_malignant for p in paths]
-    )
+def _scored(
+    classifier: Classifier, samples: list[Sample], malignant: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and malignant probabilities of the patches the appliance answers for, scored as
+    it scores them; patches its scope gate stops (glass, slivers) are left out, as on the
+    appliance, where they get no probability."""
+    labels, scores = [], []
+    for sample in samples:
+        try:
+            p = classifier.classify(Image.fromarray(ood_sets.read_rgb(sample.path))).p_malignant
+        except ImageError:  # OutOfScope is one
+            continue
+        labels.append(int(sample.label == malignant))
+        scores.append(p)
+    return np.array(labels), np.array(scores)
+
+
+def _measure(
+    classifier: Classifier, samples: list[Sample], test_patients: set[str], malignant: int
+) -> dict[str, object]:
+    """The bundle's ECE and reliability bins on its test patients, as the appliance scores them
+    (nothing fitted, nothing written)."""
+    test = [s for s in samples if s.patient in test_patients]
+    labels, scores = _scored(classifier, test, malignant)
+    return {
+        "test_patches": len(test),
+        "answered": len(scores),
+        "ece": round(expected_calibration_error(labels, scores), 4),
+        "reliability": reliability_bins(labels, scores),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
     bundle = ModelBundle.load(args.bundle)
     card = bundle.card
-    if card.calibration is not None:
+    if not args.measure_only and args.out is None:
+        raise SystemExit("--out is required: the calibrated bundle is written beside the original")
+    if card.calibration is not None and not args.measure_only:
         raise SystemExit("the bundle is already calibrated; start from the uncalibrated bundle")
     samples = load_idc(args.data)
     malignant = card.labels.index(card.malignant_label)
     test_patients = set(card.training_data.get("test_patients", []))
     validation = set(card.training_data.get("validation_patients", []))
     classifier = Classifier(bundle)
+    if args.measure_only:
+        return _measure(classifier, samples, test_patients, malignant)
     if args.scores:
         saved = np.load(args.scores)
         fit_labels, fit_scores = saved["labels"].astype(int), saved["scores"].astype(float)
         source = f"out-of-fold scores ({args.scores.name}, {len(fit_labels)} images)"
     elif validation:
         chosen = [s for s in samples if s.patient in validation]
-        fit_labels = np.array([int(s.label == malignant) for s in chosen])
-        fit_scores = _scores(classifier, [s.path for s in chosen])
+        fit_labels, fit_scores = _scored(classifier, chosen, malignant)
         source = f"{len(chosen)} patches of {len(validation)} validation patients"
     else:
         raise SystemExit(
@@ -146,8 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             " out-of-fold scores; fitting on training or test patients would not be honest."
         )
     test = [s for s in samples if s.patient in test_patients]
-    test_labels = np.array([int(s.label == malignant) for s in test])
-    test_scores = _scores(classifier, [s.path for s in test])
+    test_labels, test_scores = _scored(classifier, test, malignant)
     calibration = with_ece(
         fit(args.method, fit_labels, fit_scores, source), test_labels, test_scores
     )
@@ -157,6 +186,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         calibration=calibration,
         thresholds=calibrated_thresholds(card.thresholds, calibration),
     )
+    from appliance.trainer.export import write_bundle  # TensorFlow: only when writing
+
     write_bundle(args.out, bundle.model_path.read_bytes(), final)
     for extra in bundle.directory.iterdir():  # the scope file and the float model travel along
         if extra.name not in (card.file, "card.json") and extra.is_file():
@@ -165,15 +196,24 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     return calibration.to_dict()
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True, help="the IDC patches folder")
-    parser.add_argument("--out", type=Path, required=True, help="where to write the new bundle")
+    parser.add_argument("--out", type=Path, help="where to write the new bundle")
     parser.add_argument("--method", choices=("temperature", "isotonic"), default="temperature")
     parser.add_argument("--scores", type=Path, help=".npz of out-of-fold labels and scores")
     parser.add_argument("--version", help="the new bundle's version (default: unchanged)")
-    print(json.dumps(run(parser.parse_args(argv)), indent=1))
+    parser.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="only report the bundle's ECE on its test patients (writes nothing)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    print(json.dumps(run(build_parser().parse_args(argv)), indent=1))
     return 0
 
 

@@ -32,7 +32,9 @@ def _f(value: Any, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def render(bundle: ModelBundle) -> str:
+def render(bundle: ModelBundle, figure: Path | None = None) -> str:
+    """The page; with ``figure``, the reliability diagram is drawn there and linked by name
+    (the page and the figure sit in one folder, e.g. ``docs/``)."""
     card = bundle.card
     summary = summarise(card)
     m, data, prov = card.metrics, card.training_data, card.provenance
@@ -146,6 +148,7 @@ def render(bundle: ModelBundle) -> str:
         f"model for {_f(100 * agree.get('decision_agreement', 0), 1)} %; mean |Δp| "
         f"{_f(agree.get('mean_abs_diff'))}, 99th percentile {_f(agree.get('p99_abs_diff'))}.",
         "",
+        *_reliability(card, figure),
         "### Context",
         "Published patient-disjoint results on the full set (277,524 patches): balanced accuracy "
         "0.842 (Cruz-Roa 2014), 0.847 (Janowczyk 2016). This model saw about 4 % of those "
@@ -254,12 +257,56 @@ def _augmentation(settings: dict | None) -> str:
     return ", ".join(active) if active else "none"
 
 
+def _reliability(card, figure: Path | None) -> list[str]:
+    """Honest probabilities: the card's calibration, ECE on test patients and the diagram."""
+    m, calibration = card.metrics, card.calibration
+    bins = m.get("test_int8_reliability")
+    lines = ["### Calibration (honest probabilities)"]
+    if calibration is None:
+        lines.append(
+            "This card carries no calibration: the `p` shown is the model's own view-averaged"
+            " probability."
+            + (f" ECE on test patients {_f(m['test_int8_ece'])}." if "test_int8_ece" in m else "")
+        )
+    else:
+        how = (
+            f"temperature T = {calibration.temperature}"
+            if calibration.method == "temperature"
+            else f"an isotonic table of {len(calibration.knots_x)} knots"
+        )
+        lines.append(
+            f"The `p` shown is calibrated by {how}, fitted on {calibration.fitted_on} (never on"
+            f" test patients). ECE on test patients: {_f(calibration.ece_before)} before,"
+            f" {_f(calibration.ece_after)} after. The thresholds above are on this calibrated"
+            " scale."
+        )
+    lines.append(
+        "ECE: the patch-weighted mean, over 15 equal-width bins of the malignant probability, of"
+        " |observed malignant fraction − mean predicted probability|."
+    )
+    if bins and figure is not None:
+        from appliance.trainer.reliability_plot import plot_reliability
+
+        curves = {"as shipped": bins}
+        if m.get("test_int8_reliability_uncalibrated"):
+            curves = {"uncalibrated": m["test_int8_reliability_uncalibrated"], "calibrated": bins}
+        plot_reliability(curves, figure)
+        lines += ["", f"![Reliability diagram on test patients]({figure.name})"]
+    return [*lines, ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m appliance.trainer.card_doc BUNDLE_DIR", file=sys.stderr)
+    figure = None
+    if len(args) == 3 and args[1] == "--figure":
+        figure = Path(args[2])
+    elif len(args) != 1:
+        print(
+            "usage: python -m appliance.trainer.card_doc BUNDLE_DIR [--figure PNG]",
+            file=sys.stderr,
+        )
         return 2
-    print(render(ModelBundle.load(Path(args[0]))))
+    print(render(ModelBundle.load(Path(args[0])), figure))
     return 0
 
 

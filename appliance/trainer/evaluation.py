@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 
+from appliance.calibration import Calibration as CardCalibration
 from appliance.decision import CODES, Decision, decide_array
 from appliance.preprocess import augmented_views, average_views
 from appliance.trainer import export, metrics
@@ -109,6 +111,13 @@ def evaluate(
     int8_probs = predict_views(int8.predict, data.x_test, tta)
     float_probs = predict_views(lambda x: model.predict(x, verbose=0), data.x_test, tta)
     int8_test, float_test = int8_probs[:, index], float_probs[:, index]
+    fitted = fit_calibration(config, y_val, int8_val, y_test, int8_test, calibration.source)
+    raw_bins = metrics.reliability_bins(y_test, int8_test)
+    if fitted is not None:  # every score below, and the thresholds, on the calibrated scale
+        int8_val, int8_test, float_test = (
+            fitted.apply_scores(s) for s in (int8_val, int8_test, float_test)
+        )
+        int8_probs, float_probs = (fitted.apply(p, index) for p in (int8_probs, float_probs))
     thresholds = choose_thresholds(y_val, int8_val, config)
     point = thresholds.operating_point
     patients = [s.patient for s in data.split.test]
@@ -132,6 +141,11 @@ def evaluate(
         "test_int8_per_patient": per_patient_summary(y_test, int8_test, patients, point),
         "float_vs_int8_test": export.agreement(float_probs, int8_probs, point, index),
     }
+    evaluation["test_int8_ece"] = metrics.expected_calibration_error(y_test, int8_test)
+    evaluation["test_int8_reliability"] = metrics.reliability_bins(y_test, int8_test)
+    if fitted is not None:
+        evaluation["calibration"] = fitted.to_dict()
+        evaluation["test_int8_reliability_uncalibrated"] = raw_bins
     magnifications = [getattr(s, "magnification", None) for s in data.split.test]
     if any(m is not None for m in magnifications):
         evaluation["test_int8_per_magnification"] = metrics.grouped_metrics(
@@ -152,6 +166,30 @@ def evaluate(
         }
     log(json.dumps({k: evaluation[k] for k in ("test_int8", "float_vs_int8_test")}, indent=1))
     return evaluation, thresholds, {"y": y_test, "float": float_test, "int8": int8_test}
+
+
+def fit_calibration(
+    config: TrainConfig,
+    y_fit: np.ndarray,
+    fit_scores: np.ndarray,
+    y_test: np.ndarray,
+    test_scores: np.ndarray,
+    source: str,
+) -> CardCalibration | None:
+    """The card's calibration (``config.extra["calibration"]``: none, temperature or isotonic)
+    fitted on the scores the thresholds are chosen on (validation or out-of-fold patients,
+    never test), with its ECE before and after on the test patients. The raw fitting scores
+    are saved as ``calibration_scores.npz`` in the run folder, so ``appliance.trainer.calibrate
+    --scores`` can refit another method later without retraining."""
+    method = str(config.extra.get("calibration", "none"))
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "calibration_scores.npz", labels=y_fit, scores=fit_scores)
+    if method == "none":
+        return None
+    from appliance.trainer.calibrate import fit, with_ece
+
+    return with_ece(fit(method, y_fit, fit_scores, source), y_test, test_scores)
 
 
 def split_name(config: TrainConfig) -> str:
