@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="train: needs TensorFlow (the 'train' extra)")
 
-from appliance.trainer import fid  # noqa: E402
-from appliance.trainer.gan.config import GanConfig  # noqa: E402
-from appliance.trainer.gan.models import build_critic, build_generator, doublings  # noqa: E402
-from appliance.trainer.gan.training import generate_folder, train_gan  # noqa: E402
+from appliance.trainer import fid
+from appliance.trainer.gan.config import GanConfig
+from appliance.trainer.gan.models import build_critic, build_generator, doublings
+from appliance.trainer.gan.training import generate_folder, train_gan
 
 
 def test_frechet_distance_of_two_gaussians_has_its_closed_form():
@@ -82,6 +82,11 @@ def test_tiny_gan_trains_checkpoints_resumes_and_generates(tmp_path, loss):
     config = GanConfig.from_json(tmp_path / "run" / "gan_config.json", steps=5)
     resumed = train_gan(config, images, resume=True, log=lines.append)
     assert resumed.step == 5 and any("resumed at step 3" in line for line in lines)
+    from appliance.trainer.gan.training import load_generator
+
+    restored = load_generator(tmp_path / "run")
+    assert np.abs(restored.generator.get_weights()[0]).sum() > 0
+    assert int(restored.step.numpy()) == 5
     folder = generate_folder(tmp_path / "run", 6, tmp_path / "synthetic")
     assert folder.name == "1" and len(list(folder.glob("synthetic_*.png"))) == 6
 

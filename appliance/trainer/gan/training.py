@@ -91,11 +91,12 @@ class GanTrainer:
             self.g_opt.build(self.generator.trainable_variables)
             self.c_opt.build(self.critic.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="gan_step")
+        # Keras 3 models are not tf.train trackables: the checkpoint holds their tf.Variables.
         self.checkpoint = tf.train.Checkpoint(
-            generator=self.generator,
-            critic=self.critic,
-            generator_optimizer=self.g_opt,
-            critic_optimizer=self.c_opt,
+            generator=_variables(self.generator),
+            critic=_variables(self.critic),
+            generator_optimizer=_variables(self.g_opt),
+            critic_optimizer=_variables(self.c_opt),
             step=self.step,
         )
 
@@ -163,6 +164,11 @@ class GanTrainer:
             images = self.generator([z, y], training=False)
             out.append(to_uint8(np.asarray(images)))
         return np.concatenate(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def _variables(owner) -> list:
+    """The TensorFlow variables under a Keras model's or optimizer's variables."""
+    return [getattr(v, "value", v) for v in owner.variables]
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
