@@ -2,7 +2,7 @@
 
     python -m appliance.trainer.distill --teacher models/idc-mobilenetv2 \\
         --data ../shared/data/idc-patches --output build/distilled \\
-        --weights ../shared/weights/mobilenet_v2_1.0_from_tf2_ptq_tflite.weights.h5 \\
+        --weights ../shared/weights/keras-imagenet/mobilenet_v2_1.0_from_tf2_ptq_tflite.weights.h5 \\
         --epochs 30 --kd-temperature 4 --kd-alpha 0.7 --augmentation stain \\
         --test-time-augmentation none --calibration temperature --version 2.0.0
 
