@@ -2,13 +2,14 @@
 
     python -m appliance.trainer.distill --teacher models/idc-mobilenetv2 \\
         --data ../shared/data/idc-patches --output build/distilled \\
-        --weights ../shared/weights/keras-imagenet/mobilenet_v2_1.0_from_tf2_ptq_tflite.weights.h5 \\
-        --epochs 30 --kd-temperature 4 --kd-alpha 0.7 --augmentation stain \\
-        --test-time-augmentation none --calibration temperature --version 2.0.0
+        --weights "$WEIGHTS" --epochs 30 --kd-temperature 4 --kd-alpha 0.7 \\
+        --augmentation stain --test-time-augmentation none --calibration temperature \\
+        --version 2.0.0
 
-Why: the teacher (3 members x 8 test-time views = 24 backbone passes per patch) is too slow on
-a Pi; a single student with 1 view is 1 pass. Its soft labels carry what the ensemble learnt
-about ambiguous patches, which hard labels do not.
+(``WEIGHTS``: the ImageNet MobileNetV2 file named in ``docs/trainer.md``.) Why: the teacher
+(3 members x 8 test-time views = 24 backbone passes per patch) is too slow on a Pi; a single
+student with 1 view is 1 pass. Its soft labels carry what the ensemble learnt about ambiguous
+patches, which hard labels do not.
 
 Reads top to bottom:
 
