@@ -178,3 +178,13 @@ def test_thresholds_move_with_the_map_so_decisions_do_not_change() -> None:
     ]:
         disagree = (scores >= old) != (q >= new)
         assert disagree.sum() <= 2  # only at the rounding of the cut-off to 4 decimals
+
+
+def test_metrics_measured_calibrated_without_the_section_are_refused(tmp_path: Path) -> None:
+    target = _bundle_with(tmp_path, TINY_BUNDLE, None)
+    card = json.loads((target / "card.json").read_text())
+    del card["calibration"]
+    card["metrics"] = {"calibration": {"method": "temperature", "temperature": 2.0}}
+    (target / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelRejected, match="no calibration section"):
+        ModelBundle.load(target)

@@ -162,6 +162,14 @@ class ModelCard:
             )
         self.input.validate()
         self.thresholds.validate()
+        if self.calibration is None and isinstance(self.metrics.get("calibration"), dict):
+            # The trainer chose the thresholds on calibrated scores: without the map they
+            # would be compared with uncalibrated probabilities.
+            raise ModelRejected(
+                "the card's metrics were measured on calibrated probabilities but the card has"
+                " no calibration section, so its thresholds would be misapplied. The bundle is"
+                " inconsistent; re-export it with a trainer that writes the section."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
