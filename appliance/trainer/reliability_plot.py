@@ -24,7 +24,8 @@ def plot_reliability(curves: Mapping[str, Sequence[Mapping[str, float]]], path: 
     calibration; each bin's dot is sized by its patch count."""
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     try:
-        ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="calibrated")
+        diagonal = {"color": "0.6", "linestyle": "--", "linewidth": 1}
+        ax.plot([0, 1], [0, 1], label="perfect calibration", **diagonal)
         for name, bins in curves.items():
             if not bins:
                 continue
