@@ -282,3 +282,19 @@ def test_an_ensemble_exports_one_model_that_averages_its_members(tmp_path: Path)
     assert _train(data, out, f"--alpha 0.35 --ensemble 2 --resume {NO_EXTRAS} {TINY_RUN}") == 0
     resumed = keras.models.load_model(out / "float_model.keras", compile=False)
     assert np.allclose(resumed.predict(images, verbose=0), expected, atol=1e-5)
+
+
+@pytest.mark.train
+def test_a_calibrated_run_writes_a_card_the_appliance_loads_and_applies(tmp_path: Path) -> None:
+    """--calibration: fitted where the thresholds are chosen, carried in the card, applied by
+    the appliance (not refused as "calibrated metrics without a calibration section")."""
+
+    data, out = tmp_path / "idc", tmp_path / "bundle"
+    _tiny_idc(data, patients=10, per_class=3)
+    options = f"--alpha 0.35 --calibration temperature {TINY_RUN} {NO_EXTRAS}"
+    assert _train(data, out, options) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["calibration"]["method"] == "temperature"
+    bundle = ModelBundle.load(out)
+    assert bundle.card.calibration is not None
+    Classifier(bundle)  # loads and runs with its calibration

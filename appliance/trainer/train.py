@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 
+from appliance import calibration as runtime_calibration
 from appliance.inference.card import InputContract, ModelCard
 from appliance.preprocess import to_rgb
 from appliance.stain import MacenkoNormalizer, ReinhardNormalizer, new_normalizer
@@ -504,6 +505,13 @@ def run(config: TrainConfig, log=print) -> Path:
             stain_normalization=data.stain,
         ),
         thresholds=thresholds,
+        # The map to calibrated probabilities, fitted where the thresholds were chosen
+        # (--calibration); the thresholds above are on its scale.
+        calibration=runtime_calibration.Calibration.from_dict(
+            evaluation["calibration"], len(label_names)
+        )
+        if "calibration" in evaluation
+        else None,
         training_data={
             "dataset": _dataset_name(config),
             "source": str(config.data),
