@@ -112,10 +112,13 @@ def classifier_extractor(float_model: Path):
     import keras
 
     model = keras.models.load_model(Path(float_model), compile=False)
-    penultimate = model.layers[-1].input
     size = model.inputs[0].shape[1]
-    features = keras.Model(model.inputs, penultimate)
-    return _resizing(features, size), f"classifier penultimate layer ({Path(float_model)})"
+    name = f"classifier penultimate layer ({Path(float_model)})"
+    if isinstance(model.layers[-1].input, list):  # an ensemble averaging its members' softmax
+        model = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+        name = f"classifier penultimate layer, ensemble member {model.name} ({Path(float_model)})"
+    features = keras.Model(model.inputs, model.layers[-1].input)
+    return _resizing(features, size), name
 
 
 def _resizing(model, size: int):
