@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     fid.add_argument("b", type=Path)
     fid.add_argument("--mobilenetv2", type=Path, help="local ImageNet MobileNetV2 weights file")
     fid.add_argument("--classifier", type=Path, help="a run's float_model.keras")
-    fid.add_argument("--size", type=int, default=96, help="MobileNetV2 input size")
+    fid.add_argument("--size", type=int, default=96, help="images are resized to this first")
     return parser
 
 
@@ -91,19 +91,20 @@ def _train(args) -> None:
 
 
 def _fid(args) -> None:
+    import numpy as np
     from PIL import Image
 
+    from appliance.preprocess import preprocess
     from appliance.trainer import fid
 
     def folder(path: Path):
+        """Every image, through the appliance's own preprocessing at ``--size``, in [-1, 1]
+        (IDC patches at a slide's edge are smaller than 50 px)."""
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".tif"})
         if not files:
             raise FileNotFoundError(f"no images in {path}")
-        import numpy as np
-
-        return np.stack(
-            [np.asarray(Image.open(f).convert("RGB"), np.float32) / 127.5 - 1 for f in files]
-        )
+        size = (args.size, args.size)
+        return np.stack([preprocess(Image.open(f), size, "minus_one_to_one") for f in files])
 
     extractors = []
     if args.mobilenetv2:
