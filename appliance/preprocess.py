@@ -92,6 +92,11 @@ TestTimeAugmentation = Literal["none", "dihedral8"]
 TEST_TIME_AUGMENTATIONS: tuple[TestTimeAugmentation, ...] = ("none", "dihedral8")
 
 
+def view_count(mode: str) -> int:
+    """Inputs the model scores per patch or tile under ``mode`` (:func:`augmented_views`)."""
+    return 8 if mode == "dihedral8" else 1
+
+
 def augmented_views(batch: np.ndarray, mode: TestTimeAugmentation) -> np.ndarray:
     """The views a model scores for each input, stacked view-major: ``(views * n, h, w, c)``.
 

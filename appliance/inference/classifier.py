@@ -23,7 +23,7 @@ from appliance.inference.ahead import run_ahead
 from appliance.inference.backends import select_backend
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.tiling import tissue_fraction
-from appliance.preprocess import augmented_views, average_views, preprocess, to_rgb
+from appliance.preprocess import augmented_views, average_views, preprocess, to_rgb, view_count
 from appliance.scope.gate import OutOfScope, ScopeGate, ScopeReason
 from appliance.scope.measures import Measures
 from appliance.scope.ood import FeatureScope
@@ -99,7 +99,7 @@ class Classifier:
         self.backend_name = backend_class.name
         self._backend = backend_class(bundle.model_path, num_threads)
         self.num_threads = self._backend.num_threads
-        views = 8 if bundle.card.input.test_time_augmentation == "dihedral8" else 1
+        views = view_count(bundle.card.input.test_time_augmentation)
         self.views = views
         self._batch_size = max(1, batch_size or MAX_INPUTS_PER_CALL // views)
         self._check_contract()

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from appliance.preprocess import TEST_TIME_AUGMENTATIONS
 from appliance.stain import STAIN_METHODS
 
 LAYOUTS = ("idc", "folders", "breakhis", "bach", "bach-binary")
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--test-time-augmentation",
-        choices=["auto", "none", "dihedral8"],
+        choices=["auto", *TEST_TIME_AUGMENTATIONS],
         default="auto",
         help="views averaged per input; auto = the better on validation patients",
     )

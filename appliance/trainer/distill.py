@@ -40,14 +40,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from appliance.calibration import Calibration
 from appliance.inference.bundle import ModelBundle
 from appliance.inference.card import InputContract, ModelCard
 from appliance.inference.classifier import Classifier
+from appliance.preprocess import TEST_TIME_AUGMENTATIONS, view_count
 from appliance.trainer import data as datasets
 from appliance.trainer import export
 from appliance.trainer.augment import AUGMENTATIONS, make_augment
-from appliance.trainer.evaluation import evaluate
+from appliance.trainer.evaluation import card_calibration, evaluate
 from appliance.trainer.ood_sets import read_rgb
 from appliance.trainer.presets import set_trainable
 from appliance.trainer.train import (
@@ -200,9 +200,9 @@ def run(config: TrainConfig, settings: DistillSettings, log=print) -> Path:
     model.save(out / "float_model.keras")
     tflite = export.to_int8_tflite(model, representative_set(config, data.x_train))
     evaluation, thresholds, _ = evaluate(config, data, model, export.Int8Model(tflite), log)
-    views = 8 if evaluation["test_time_augmentation"] == "dihedral8" else 1
+    views = view_count(evaluation["test_time_augmentation"])
     evaluation["passes_per_patch"] = views
-    teacher_views = 8 if teacher.card.input.test_time_augmentation == "dihedral8" else 1
+    teacher_views = view_count(teacher.card.input.test_time_augmentation)
     members = int((teacher.card.provenance.get("ensemble") or {}).get("members", 1))
     preset = config.resolved_preset()
     height, width = preset.input_size
@@ -258,10 +258,7 @@ def run(config: TrainConfig, settings: DistillSettings, log=print) -> Path:
             **record,
             "config": _jsonable(asdict(config)),
         },
-        # Thresholds above are on the calibrated scale when the evaluation fitted one.
-        calibration=Calibration.from_dict(evaluation["calibration"], len(label_names))
-        if "calibration" in evaluation
-        else None,
+        calibration=card_calibration(evaluation, len(label_names)),
     )
     card_path = export.write_bundle(out, tflite, card)
     log(f"student bundle written: {card_path} ({views} passes per patch)")
@@ -285,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--augmentation", default="light", choices=sorted(AUGMENTATIONS))
     parser.add_argument(
-        "--test-time-augmentation", choices=["auto", "none", "dihedral8"], default="none"
+        "--test-time-augmentation", choices=["auto", *TEST_TIME_AUGMENTATIONS], default="none"
     )
     parser.add_argument(
         "--calibration", choices=["none", "temperature", "isotonic"], default="temperature"

@@ -192,6 +192,13 @@ def fit_calibration(
     return with_ece(fit(method, y_fit, fit_scores, source), y_test, test_scores)
 
 
+def card_calibration(evaluation: dict, classes: int) -> CardCalibration | None:
+    """The calibration :func:`evaluate` fitted (kept in its metrics), for the card's own
+    section: the thresholds it chose are on that scale, so a card must carry both or neither."""
+    fitted = evaluation.get("calibration")
+    return None if fitted is None else CardCalibration.from_dict(fitted, classes)
+
+
 def split_name(config: TrainConfig) -> str:
     if config.image_wise:
         return f"image-wise {list(config.split)} (leaking, for comparison only)"

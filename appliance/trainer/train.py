@@ -28,14 +28,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 
-from appliance import calibration as runtime_calibration
 from appliance.inference.card import InputContract, ModelCard
 from appliance.preprocess import to_rgb
 from appliance.stain import MacenkoNormalizer, ReinhardNormalizer, new_normalizer
 from appliance.trainer import data as datasets
 from appliance.trainer import distribute, ensemble, export, loaders
 from appliance.trainer.augment import AUGMENTATIONS, make_augment
-from appliance.trainer.evaluation import Calibration, evaluate, predict_views, tta_modes
+from appliance.trainer.evaluation import (
+    Calibration,
+    card_calibration,
+    evaluate,
+    predict_views,
+    tta_modes,
+)
 from appliance.trainer.presets import Preset, get_preset, set_trainable
 
 # Class names and the malignant class of each layout, when the user names none.
@@ -505,13 +510,7 @@ def run(config: TrainConfig, log=print) -> Path:
             stain_normalization=data.stain,
         ),
         thresholds=thresholds,
-        # The map to calibrated probabilities, fitted where the thresholds were chosen
-        # (--calibration); the thresholds above are on its scale.
-        calibration=runtime_calibration.Calibration.from_dict(
-            evaluation["calibration"], len(label_names)
-        )
-        if "calibration" in evaluation
-        else None,
+        calibration=card_calibration(evaluation, len(label_names)),
         training_data={
             "dataset": _dataset_name(config),
             "source": str(config.data),
