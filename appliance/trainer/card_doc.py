@@ -285,7 +285,7 @@ def _reliability(card, figure: Path | None) -> list[str]:
         " |observed malignant fraction − mean predicted probability|."
     )
     if bins and figure is not None:
-        from appliance.trainer.reliability_plot import plot_reliability
+        from appliance.trainer.plots import plot_reliability
 
         curves = {"as shipped": bins}
         if m.get("test_int8_reliability_uncalibrated"):

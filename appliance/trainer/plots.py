@@ -211,3 +211,32 @@ def write_evaluation_plots(
     if history:
         written.append(plot_learning_curves(history, directory / "learning_curves.png"))
     return written
+
+
+def plot_reliability(curves: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path) -> Path:
+    """The card page's reliability diagram, drawn from the card's stored bins alone
+    (``metrics.reliability_bins``): one line per curve (e.g. before / after calibration) over
+    the diagonal of perfect calibration; each bin's dot is sized by its patch count."""
+    fig, ax = plt.subplots(figsize=SQUARE)
+    try:
+        diagonal = {"color": "0.6", "linestyle": "--", "linewidth": 1}
+        ax.plot([0, 1], [0, 1], label="perfect calibration", **diagonal)
+        for name, bins in curves.items():
+            if not bins:
+                continue
+            x = [b["mean_predicted"] for b in bins]
+            y = [b["observed"] for b in bins]
+            total = sum(b["n"] for b in bins)
+            sizes = [12 + 300 * b["n"] / total for b in bins]
+            (line,) = ax.plot(x, y, marker="", linewidth=1.5, label=name)
+            ax.scatter(x, y, s=sizes, color=line.get_color(), alpha=0.7)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("predicted malignant probability (bin mean)")
+        ax.set_ylabel("observed malignant fraction")
+        ax.set_title("Reliability, test patients (15 bins)")
+        ax.legend(loc="upper left", fontsize=8)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)
