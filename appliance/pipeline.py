@@ -46,11 +46,10 @@ IMAGE_TIME_BUDGET_S = 600.0
 class ScanProgress:
     """How far a scan has got; :mod:`appliance.progress` words it.
 
-    :class:`appliance.progress.ScanReporter` builds them: one after every finished image (its
-    row stored first: a result shown is a result stored), and between them a tiled image's
-    tiles at most ~10 times a second. ``recent`` holds the images finished since the previous
-    report (``latest`` is its last), so a listener that thins reports out
-    (:class:`appliance.progress.Coalescer`, for an event loop) still lists every row."""
+    :class:`appliance.progress.ScanReporter` builds them: one after every batch of rows stored
+    (``appliance.store.batching``: a result shown is a result stored), and between them a tiled
+    image's tiles at most ~10 times a second. ``recent`` holds the images stored since the
+    previous report (``latest`` is its last), so a listener sees every row exactly once."""
 
     done: int
     total: int

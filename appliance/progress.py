@@ -13,7 +13,6 @@ finishes 50 patches a second), but always the first and the last.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import shutil
 import sys
@@ -221,38 +220,6 @@ def describe(progress: ProgressLike) -> list[str]:
         left = format_duration(progress.eta_s) if progress.eta_s >= 1 else "a second"
         parts.append(f"about {left} left")
     return parts
-
-
-class _Report(Protocol):
-    done: int
-    total: int
-    recent: tuple
-
-
-class Coalescer:
-    """Wraps a progress listener that must not be flooded (a GUI's event loop fed from a worker
-    thread): passes a report on at most every ``interval`` seconds, and always the one that
-    completes the scan; the images of reports held back travel in the next one's ``recent``.
-    """
-
-    def __init__(
-        self,
-        listener: Callable[[_Report], None],
-        interval: float = MIN_INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.listener = listener
-        self._throttle = Throttle(interval, clock)
-        self._held: list = []
-
-    def __call__(self, progress: _Report) -> None:
-        self._held.extend(progress.recent)
-        if not self._throttle.ready(final=progress.done >= progress.total):
-            return
-        held, self._held = tuple(self._held), []
-        if held != tuple(progress.recent):
-            progress = dataclasses.replace(progress, recent=held)  # type: ignore[type-var]
-        self.listener(progress)
 
 
 class ProgressLine:

@@ -336,6 +336,7 @@ class Progress:
 
     def __init__(self, done: int, total: int, latest) -> None:
         self.done, self.total, self.latest = done, total, latest
+        self.recent = (latest,)
         self.tiles_done, self.tiles_total = done * 40, total * 40
         self.rate, self.eta_s = 2.5, (total - done) / 2.5
         self.current = "patient-9036/9036_idx5_x1051_y2401_class0.png"

@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 import pytest
 
 from appliance.progress import (
-    Coalescer,
     ProgressLine,
     RateMeter,
     Throttle,
@@ -80,18 +79,6 @@ def test_throttle_lets_one_report_through_per_interval_and_every_final_one() -> 
         passed.append(throttle.ready())
     assert sum(passed) == 10
     assert throttle.ready(final=True)
-
-
-def test_coalescer_thins_reports_but_carries_every_finished_image() -> None:
-    clock = FakeClock()
-    heard: list[Report] = []
-    coalescer = Coalescer(heard.append, 0.1, clock)
-    for done in range(1, 51):
-        clock.now = done * 0.01  # 100 images a second
-        coalescer(Report(done, 50, recent=(done,)))
-    assert len(heard) <= 7
-    assert heard[-1].done == 50  # the last report always arrives
-    assert [image for report in heard for image in report.recent] == list(range(1, 51))
 
 
 def test_words_of_a_progress_line() -> None:

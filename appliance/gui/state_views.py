@@ -198,8 +198,8 @@ class ScanView(QWidget):
         """A ScanProgress from the worker: queue the rows stored since the last one (``recent``;
         results are stored a few at a time) for the next flush."""
         self._latest = progress
-        for outcome in getattr(progress, "recent", None) or (progress.latest,):
-            if outcome is not None and outcome.image_id not in self._shown:
+        for outcome in progress.recent:
+            if outcome.image_id not in self._shown:
                 self._shown.add(outcome.image_id)
                 self._queue.append(outcome)
         if not self._flush_timer.isActive():
