@@ -9,11 +9,15 @@ every :class:`FidKid` carries it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy import linalg
+
+from appliance.preprocess import preprocess
 
 NOT_COMPARABLE = (
     "not comparable with published FID/KID values, which use InceptionV3 ImageNet features"
@@ -87,7 +91,36 @@ def compare(a: np.ndarray, b: np.ndarray, extractor: str, seed: int = 0) -> FidK
     return FidKid(fid_from_features(a, b), kid, kid_std, extractor, len(a), len(b))
 
 
-# --- Extractors (need TensorFlow) ----------------------------------------------------------
+# --- Images and extractors (the extractors need TensorFlow) --------------------------------
+
+
+def folder_images(path: Path, size: int) -> np.ndarray:
+    """Every image under ``path``, through the appliance's own preprocessing at ``size`` px, in
+    [-1, 1] (IDC patches at a slide's edge are smaller than 50 px)."""
+    suffixes = {".png", ".jpg", ".tif"}
+    files = sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in suffixes)
+    if not files:
+        raise FileNotFoundError(f"no images in {path}")
+
+    def read(file: Path) -> np.ndarray:
+        with Image.open(file) as image:
+            return preprocess(image, (size, size), "minus_one_to_one")
+
+    return np.stack([read(f) for f in files])
+
+
+def named_extractors(
+    mobilenetv2: Path | None, classifier: Path | None, size: int
+) -> list[tuple[Callable[[np.ndarray], np.ndarray], str]]:
+    """The extractors a command named, each with the name every report carries."""
+    extractors = []
+    if mobilenetv2:
+        extractors.append(mobilenetv2_extractor(mobilenetv2, size))
+    if classifier:
+        extractors.append(classifier_extractor(classifier))
+    if not extractors:
+        raise ValueError("name at least one extractor: --mobilenetv2 FILE and/or --classifier FILE")
+    return extractors
 
 
 def mobilenetv2_extractor(weights: Path, input_size: int = 96):

@@ -240,3 +240,27 @@ def plot_reliability(curves: Mapping[str, Sequence[Mapping[str, float]]], path: 
         plt.close(fig)
         raise
     return _save(fig, path)
+
+
+def plot_fid_curve(curves: Mapping[str, Sequence[tuple[int, float]]], path: str | Path) -> Path:
+    """FID against the GAN's training step, one line per feature extractor (``gan curve``).
+
+    One panel per extractor: their scales differ by orders of magnitude (an ImageNet backbone's
+    1,280 features against a classifier's few hundred), so a shared axis would flatten all but
+    one. The caveat of :mod:`appliance.trainer.fid` is the figure's title.
+    """
+    if not curves:
+        raise ValueError("no FID curve to draw")
+    fig, axes = plt.subplots(len(curves), 1, figsize=(6.4, 2.6 * len(curves)), squeeze=False)
+    try:
+        for ax, (name, points) in zip(axes[:, 0], curves.items(), strict=True):
+            steps, values = zip(*sorted(points), strict=True)
+            ax.plot(steps, values, marker=".", color="C0")
+            ax.set(xlabel="generator step", ylabel="FID", title=name)
+            ax.title.set_fontsize("small")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.suptitle("FID over GAN training (not comparable with InceptionV3 FID)", fontsize=9)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return _save(fig, path)

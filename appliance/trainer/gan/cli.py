@@ -1,4 +1,4 @@
-"""``histo-appliance-train gan train|generate|fid``: the GAN's command line.
+"""``histo-appliance-train gan train|generate|fid|curve|real``: the GAN's command line.
 
 TensorFlow is imported only after parsing, so ``--help`` works without the ``train`` extra.
 """
@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=int, default=64)
     train.add_argument("--loss", choices=["wgan-gp", "hinge"], default="wgan-gp")
     train.add_argument("--lr", type=float, default=0.0025, help="both networks' learning rate")
+    train.add_argument("--beta-1", type=float, default=0.0, help="Adam's first moment decay")
+    train.add_argument("--beta-2", type=float, default=0.99, help="Adam's second moment decay")
     train.add_argument("--gamma", type=float, default=10.0, help="gradient-penalty weight")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--critic-steps", type=int, default=5)
@@ -47,14 +49,44 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--class", dest="target_class", type=int)
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--step", type=int, help="this checkpoint's generator (default: the latest)")
 
     fid = sub.add_parser("fid", help="FID and KID between two image folders")
     fid.add_argument("a", type=Path)
     fid.add_argument("b", type=Path)
-    fid.add_argument("--mobilenetv2", type=Path, help="local ImageNet MobileNetV2 weights file")
-    fid.add_argument("--classifier", type=Path, help="a run's float_model.keras")
-    fid.add_argument("--size", type=int, default=96, help="images are resized to this first")
+    _extractor_options(fid)
+
+    curve = sub.add_parser(
+        "curve", help="FID and KID of every checkpoint of a run against real images: TSV + PNG"
+    )
+    curve.add_argument("run", type=Path, help="a GAN run folder")
+    curve.add_argument("--real", type=Path, required=True, help="a folder of real images")
+    curve.add_argument("-n", type=int, default=500, help="images generated per checkpoint")
+    curve.add_argument("--seed", type=int, default=0, help="latent seed, the same every step")
+    curve.add_argument("--out", type=Path, help="the TSV (default: RUN/fid-curve.tsv); PNG beside")
+    _extractor_options(curve)
+
+    real = sub.add_parser(
+        "real", help="copy the run's real images of its class (training patients) into a folder"
+    )
+    real.add_argument("run", type=Path, help="a GAN run folder or its gan_config.json")
+    real.add_argument("--out", type=Path, required=True)
+    real.add_argument("-n", type=int, help="a seeded sample of this many (default: all)")
+    real.add_argument("--seed", type=int, default=0)
+    real.add_argument(
+        "--part",
+        choices=["train", "validation"],
+        default="train",
+        help="validation: the real-vs-real reference for FID/KID",
+    )
     return parser
+
+
+def _extractor_options(command: argparse.ArgumentParser) -> None:
+    """The feature extractors of FID/KID, named the same way by every command that uses them."""
+    command.add_argument("--mobilenetv2", type=Path, help="local ImageNet MobileNetV2 weights file")
+    command.add_argument("--classifier", type=Path, help="a run's float_model.keras")
+    command.add_argument("--size", type=int, default=96, help="images are resized to this first")
 
 
 def _train(args) -> None:
@@ -77,6 +109,8 @@ def _train(args) -> None:
             loss=args.loss,
             generator_lr=args.lr,
             critic_lr=args.lr,
+            beta_1=args.beta_1,
+            beta_2=args.beta_2,
             gamma=args.gamma,
             batch_size=args.batch_size,
             critic_steps=args.critic_steps,
@@ -91,31 +125,44 @@ def _train(args) -> None:
 
 
 def _fid(args) -> None:
-    import numpy as np
-    from PIL import Image
-
-    from appliance.preprocess import preprocess
     from appliance.trainer import fid
 
-    def folder(path: Path):
-        """Every image, through the appliance's own preprocessing at ``--size``, in [-1, 1]
-        (IDC patches at a slide's edge are smaller than 50 px)."""
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".tif"})
-        if not files:
-            raise FileNotFoundError(f"no images in {path}")
-        size = (args.size, args.size)
-        return np.stack([preprocess(Image.open(f), size, "minus_one_to_one") for f in files])
-
-    extractors = []
-    if args.mobilenetv2:
-        extractors.append(fid.mobilenetv2_extractor(args.mobilenetv2, args.size))
-    if args.classifier:
-        extractors.append(fid.classifier_extractor(args.classifier))
-    if not extractors:
-        raise ValueError("name at least one extractor: --mobilenetv2 FILE and/or --classifier FILE")
-    a, b = folder(args.a), folder(args.b)
+    extractors = fid.named_extractors(args.mobilenetv2, args.classifier, args.size)
+    a, b = fid.folder_images(args.a, args.size), fid.folder_images(args.b, args.size)
     for extract, name in extractors:
         print(fid.compare(extract(a), extract(b), name).describe())
+
+
+def _curve(args) -> None:
+    from appliance.trainer import fid
+    from appliance.trainer.gan import curve
+
+    extractors = fid.named_extractors(args.mobilenetv2, args.classifier, args.size)
+    real = fid.folder_images(args.real, args.size)
+    points = curve.measure(
+        args.run,
+        real,
+        extractors,
+        n=args.n,
+        size=args.size,
+        seed=args.seed,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    tsv = curve.write_tsv(points, args.out or args.run / "fid-curve.tsv")
+    print(tsv.read_text(), end="")
+    print(f"curve: {tsv} and {curve.plot(points, tsv.with_suffix('.png'))}", file=sys.stderr)
+
+
+def _real(args) -> None:
+    from appliance.trainer.gan.config import load_run_config
+    from appliance.trainer.gan.real import write_real_folder
+
+    config = load_run_config(args.run)
+    files = write_real_folder(config, args.out, n=args.n, part=args.part, seed=args.seed)
+    print(
+        f"{len(files)} real images of class {config.target_class} ({args.part} patients)"
+        f" in {args.out}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,9 +174,18 @@ def main(argv: list[str] | None = None) -> int:
             from appliance.trainer.gan.training import generate_folder
 
             folder = generate_folder(
-                args.checkpoint, args.n, args.out, label=args.target_class, seed=args.seed
+                args.checkpoint,
+                args.n,
+                args.out,
+                label=args.target_class,
+                seed=args.seed,
+                step=args.step,
             )
             print(f"{args.n} synthetic images in {folder}")
+        elif args.command == "curve":
+            _curve(args)
+        elif args.command == "real":
+            _real(args)
         else:
             _fid(args)
     except ImportError as exc:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOSSES = ("wgan-gp", "hinge")
+CONFIG_FILE = "gan_config.json"  # in every run folder: what --resume, generate and curve read
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,13 @@ class GanConfig:
         raw["data"], raw["output"] = Path(raw["data"]), Path(raw["output"])
         raw["split"] = tuple(raw["split"])
         return cls(**raw)
+
+
+def load_run_config(run_or_config: Path) -> GanConfig:
+    """A GAN run folder's ``gan_config.json``, or such a file named directly."""
+    path = Path(run_or_config)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_or_config} is not a GAN run folder (no {CONFIG_FILE})")
+    return GanConfig.from_json(path)

@@ -10,6 +10,7 @@ with the losses, the pace and an ETA.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -28,10 +29,11 @@ import tensorflow as tf
 
 from appliance.progress import format_duration
 from appliance.trainer import distribute
-from appliance.trainer.gan.config import GanConfig
+from appliance.trainer.gan.config import CONFIG_FILE, GanConfig, load_run_config
 from appliance.trainer.gan.models import build_critic, build_generator
+from appliance.trainer.gan.real import real_samples
+from appliance.trainer.synthetic import MANIFEST
 
-CONFIG_FILE = "gan_config.json"
 GRID_SIDE = 4  # sample grids are 4 x 4 images
 
 
@@ -50,20 +52,8 @@ def training_images(config: GanConfig, log: Callable[[str], None] = print) -> np
     """Images of ``config.target_class`` from the training patients of the classifier's own
     patient split, scaled to [-1, 1] at ``image_size``."""
     from appliance.trainer import data as datasets
-    from appliance.trainer.train import TrainConfig, load_samples, make_split
 
-    split_config = TrainConfig(
-        data=config.data,
-        output=config.output,
-        layout=config.layout,
-        split=config.split,
-        seed=config.seed,
-        limit_per_patient=config.limit_per_patient,
-    )
-    split = make_split(split_config, load_samples(split_config))
-    chosen = [s for s in split.train if s.label == config.target_class]
-    if not chosen:
-        raise ValueError(f"no training-patient images of class {config.target_class}")
+    chosen = real_samples(config, "train")
     log(
         f"GAN data: {len(chosen)} images of class {config.target_class} from"
         f" {len({s.patient for s in chosen})} training patients (validation and test patients"
@@ -151,6 +141,11 @@ class GanTrainer:
         self.step.assign_add(1)
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
 
+    def restore(self, path: str) -> None:
+        """Load one checkpoint (``checkpoint_path``) into these networks; the generator alone
+        matters after training, so the rest may be absent."""
+        self.checkpoint.restore(path).expect_partial()
+
     # --- generating ------------------------------------------------------------------------
 
     def generate(self, n: int, label: int, seed: int, batch: int = 64) -> np.ndarray:
@@ -225,7 +220,8 @@ def train_gan(
     if images is None:
         images = training_images(config, log)
     trainer = GanTrainer(config, strategy)
-    manager = tf.train.CheckpointManager(trainer.checkpoint, str(out / "checkpoints"), 3)
+    # every checkpoint is kept: FID/KID over training is measured on them afterwards
+    manager = tf.train.CheckpointManager(trainer.checkpoint, str(out / "checkpoints"), None)
     if resume and manager.latest_checkpoint:
         trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         log(f"resumed at step {int(trainer.step.numpy())} from {manager.latest_checkpoint}")
@@ -264,31 +260,69 @@ def _report(step, first, total, started, c_loss, g_loss, log) -> None:
     )
 
 
-def load_generator(run: Path) -> GanTrainer:
-    """The trainer of a finished (or interrupted) run, at its latest checkpoint, on one device."""
+def checkpoint_steps(run: Path) -> list[int]:
+    """The steps of every checkpoint a run kept (``checkpoints/ckpt-<step>.index``), in order."""
+    steps = []
+    for index in (Path(run) / "checkpoints").glob("ckpt-*.index"):
+        number = index.name.removeprefix("ckpt-").removesuffix(".index")
+        if number.isdigit():
+            steps.append(int(number))
+    return sorted(steps)
+
+
+def checkpoint_path(run: Path, step: int) -> str:
+    """The checkpoint prefix of ``step`` (``manager.save(checkpoint_number=step)`` wrote it)."""
+    path = Path(run) / "checkpoints" / f"ckpt-{step}"
+    if not path.with_name(path.name + ".index").exists():
+        raise FileNotFoundError(
+            f"{run} has no checkpoint at step {step} (kept: {checkpoint_steps(run) or 'none'})"
+        )
+    return str(path)
+
+
+def load_generator(run: Path, step: int | None = None) -> GanTrainer:
+    """The trainer of a finished (or interrupted) run on one device, at checkpoint ``step``
+    (default: the latest)."""
     run = Path(run)
-    config_path = run / CONFIG_FILE
-    if not config_path.exists():
-        raise FileNotFoundError(f"{run} is not a GAN run folder (no {CONFIG_FILE})")
-    config = GanConfig.from_json(config_path)
-    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
-    if latest is None:
-        raise FileNotFoundError(f"{run} has no checkpoint yet")
+    config = load_run_config(run)
+    if step is None:
+        path = tf.train.latest_checkpoint(str(run / "checkpoints"))
+        if path is None:
+            raise FileNotFoundError(f"{run} has no checkpoint yet")
+    else:
+        path = checkpoint_path(run, step)
     trainer = GanTrainer(config, tf.distribute.get_strategy())
-    trainer.checkpoint.restore(latest).expect_partial()
+    trainer.restore(path)
     return trainer
 
 
 def generate_folder(
-    run: Path, n: int, out: Path, *, label: int | None = None, seed: int = 0
+    run: Path,
+    n: int,
+    out: Path,
+    *,
+    label: int | None = None,
+    seed: int = 0,
+    step: int | None = None,
 ) -> Path:
     """Write ``n`` synthetic images as ``OUT/<label>/synthetic_<n>.png``: the ``folders``
     layout of the classifier trainer, every file one pseudo-patient ``synthetic`` (its
-    ``--patient-pattern`` default reads the text before the first ``_``)."""
-    trainer = load_generator(run)
+    ``--patient-pattern`` default reads the text before the first ``_``). Beside them,
+    ``generator.json`` names the run, its config and the checkpoint step, for the card of a
+    classifier trained with ``--synthetic OUT``."""
+    trainer = load_generator(run, step)
     label = trainer.config.target_class if label is None else label
     folder = Path(out) / str(label)
     folder.mkdir(parents=True, exist_ok=True)
     for index, image in enumerate(trainer.generate(n, label, seed)):
         Image.fromarray(image).save(folder / f"synthetic_{index:06d}.png")
+    manifest = {
+        "run": str(run),
+        "gan_config": str(Path(run) / CONFIG_FILE),
+        "step": int(trainer.step.numpy()),
+        "label": label,
+        "n": n,
+        "seed": seed,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return folder
