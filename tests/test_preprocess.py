@@ -63,6 +63,23 @@ def test_dihedral_views_average_back_to_inputs() -> None:
     assert augmented_views(batch, "none") is batch
 
 
+def test_rotate4_views_are_the_four_rotations_without_mirrors() -> None:
+    from appliance.preprocess import augmented_views, average_views, view_count
+
+    rng = np.random.default_rng(4)
+    batch = rng.uniform(-1, 1, (3, 5, 5, 3)).astype(np.float32)
+    views = augmented_views(batch, "rotate4")
+    assert views.shape == (12, 5, 5, 3) and view_count("rotate4") == 4
+    for k in range(4):  # view-major: view k of every input, then view k + 1
+        np.testing.assert_array_equal(views[3 * k : 3 * k + 3], np.rot90(batch, k, axes=(1, 2)))
+    mirrored = batch[:, :, ::-1]
+    assert not any(np.array_equal(views[3 * k], mirrored[0]) for k in range(4))
+    scores = np.arange(12, dtype=np.float32)  # view v of input i scores 3 v + i
+    np.testing.assert_allclose(average_views(scores, "rotate4"), [4.5, 5.5, 6.5])
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        view_count("dihedral16")
+
+
 # --- stain normalisation ------------------------------------------------------------------
 
 

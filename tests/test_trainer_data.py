@@ -99,6 +99,39 @@ def test_thresholds_reach_their_targets() -> None:
     assert metrics.binary_metrics(labels, scores, t)["specificity"] >= 0.9
 
 
+def _decided(labels, scores, low, high):
+    decided = (scores < low) | (scores >= high)
+    return decided.mean(), metrics.binary_metrics(labels[decided], scores[decided], high)
+
+
+def test_widest_decided_band_meets_its_floors_and_beats_the_safety_band() -> None:
+    rng = np.random.default_rng(5)
+    labels = (rng.random(4000) < 0.27).astype(int)
+    scores = 1 / (1 + np.exp(-(rng.normal(0, 1, 4000) + 2.3 * labels - 1.5)))
+    low, high = metrics.widest_decided_band(labels, scores, 0.95, 0.88)
+    share, decided = _decided(labels, scores, low, high)
+    assert decided["sensitivity"] >= 0.95 and decided["balanced_accuracy"] >= 0.88
+    # 1.3.0's rule (sensitivity 0.97 below, specificity 0.90 above) refers more
+    safety = (
+        metrics.threshold_for_sensitivity(labels, scores, 0.97),
+        metrics.threshold_for_specificity(labels, scores, 0.90),
+    )
+    assert share > _decided(labels, scores, *safety)[0] + 0.05
+    # a narrower band (one quantile step either side) breaks a floor or decides no more
+    for lower, upper in ((low * 1.02, high), (low, high * 0.98)):
+        wider_share, wider = _decided(labels, scores, lower, upper)
+        floors_met = wider["sensitivity"] >= 0.95 and wider["balanced_accuracy"] >= 0.88
+        assert not floors_met or wider_share <= share + 1e-3
+
+
+def test_widest_decided_band_is_none_when_no_band_can_meet_the_floors() -> None:
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 2, 300)
+    scores = rng.random(300)  # no signal: every decided set is a coin toss
+    assert metrics.widest_decided_band(labels, scores, 0.95, 0.95) is None
+    assert metrics.widest_decided_band(np.ones(10), scores[:10], 0.9, 0.9) is None
+
+
 def test_bootstrap_interval_contains_point_estimate() -> None:
     rng = np.random.default_rng(2)
     labels = rng.integers(0, 2, 300)

@@ -298,3 +298,32 @@ def test_a_calibrated_run_writes_a_card_the_appliance_loads_and_applies(tmp_path
     bundle = ModelBundle.load(out)
     assert bundle.card.calibration is not None
     Classifier(bundle)  # loads and runs with its calibration
+
+
+@pytest.mark.train
+def test_a_rotate4_run_with_the_decided_band_records_its_compute_and_three_way_figures(
+    tmp_path: Path,
+) -> None:
+    """Issue 13's knobs end to end: four rotations (4 passes per patch), the band chosen by the
+    "decided" rule, the int8/float three-way agreement and the test scores kept on disk."""
+    data, out = tmp_path / "idc", tmp_path / "bundle"
+    _tiny_idc(data, patients=10, per_class=3)
+    options = (
+        f"--alpha 0.35 {TINY_RUN} --no-plots --test-time-augmentation rotate4"
+        " --band-rule decided --decided-sensitivity 0.5 --decided-balanced-accuracy 0.5"
+    )
+    assert _train(data, out, options) == 0
+    card = json.loads((out / "card.json").read_text())
+    metrics_ = card["metrics"]
+    assert card["input"]["test_time_augmentation"] == "rotate4"
+    assert metrics_["passes_per_patch"] == 4
+    assert card["provenance"]["config"]["band_rule"] == "decided"
+    agreement = metrics_["float_vs_int8_three_way"]["decision_agreement"]
+    assert 0.0 <= agreement <= 1.0
+    assert 0.0 <= metrics_["validation_int8_three_way"]["indeterminate_fraction"] <= 1.0
+    scores = np.load(out / "test_scores.npz")
+    assert len(scores["labels"]) == len(scores["int8"]) == metrics_["test_int8"]["n"]
+    t = card["thresholds"]
+    assert t["benign_below"] <= t["operating_point"] <= t["malignant_at"]
+    patch = Image.fromarray(np.full((50, 50, 3), 120, np.uint8))
+    assert 0.0 <= Classifier(ModelBundle.load(out)).classify(patch).p_malignant <= 1.0

@@ -97,9 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="normalise every image to a target from training patients (the appliance does too)",
     )
     data.add_argument("--limit-per-patient", type=int, help="smoke tests: cap images per patient")
+    data.add_argument(
+        "--synthetic",
+        type=Path,
+        metavar="DIR",
+        help="a 'gan generate' folder (DIR/<class index>/*.png): its images join the TRAINING"
+        " part only (never validation, test, the int8 representative set or the thresholds)",
+    )
+    data.add_argument(
+        "--synthetic-ratio",
+        type=float,
+        default=1.0,
+        metavar="R",
+        help="synthetic images added per real TRAINING image of each class DIR holds, e.g."
+        " R=0.5 with 1,780 real training positives adds 890; refused if DIR holds fewer",
+    )
 
     split = parser.add_argument_group("split")
-    split.add_argument("--seed", type=int, default=42)
+    split.add_argument("--seed", type=int, default=42, help="the patient split (and the init seed)")
     split.add_argument(
         "--split",
         nargs=3,
@@ -137,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         " N times the inference time",
     )
     fit.add_argument(
+        "--init-seed",
+        type=int,
+        metavar="N",
+        help="the model's initial weights, shuffling and augmentation (ensemble members"
+        " N..N+M-1), the patient split kept; default: --seed",
+    )
+    fit.add_argument(
         "--test-time-augmentation",
         choices=["auto", *TEST_TIME_AUGMENTATIONS],
         default="auto",
@@ -157,7 +179,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="map the malignant probability to a calibrated one, fitted on validation or"
         " out-of-fold patients; carried in the card, thresholds on the calibrated scale",
     )
+    add_band_options(honest)
     return parser
+
+
+def add_band_options(group) -> None:
+    """How the refer band is chosen (TrainConfig.band_rule): shared by train and distill."""
+    group.add_argument(
+        "--band-rule",
+        choices=["safety", "decided"],
+        default="safety",
+        help="the refer band: safety = widened to --band-sensitivity/--band-specificity (1.3.0);"
+        " decided = decide the most validation images keeping the decided ones at"
+        " --decided-sensitivity and --decided-balanced-accuracy",
+    )
+    group.add_argument("--band-sensitivity", type=float, default=0.97)
+    group.add_argument("--band-specificity", type=float, default=0.90)
+    group.add_argument("--decided-sensitivity", type=float, default=0.95)
+    group.add_argument("--decided-balanced-accuracy", type=float, default=0.88)
+
+
+def band_fields(args: argparse.Namespace) -> dict:
+    """TrainConfig's band fields from :func:`add_band_options`' arguments."""
+    return {
+        "band_rule": args.band_rule,
+        "band_sensitivity": args.band_sensitivity,
+        "band_specificity": args.band_specificity,
+        "decided_sensitivity": args.decided_sensitivity,
+        "decided_balanced_accuracy": args.decided_balanced_accuracy,
+    }
 
 
 def config_from_args(args: argparse.Namespace):
@@ -196,6 +246,7 @@ def config_from_args(args: argparse.Namespace):
         image_wise=args.image_wise,
         threshold_folds=args.threshold_folds,
         seed=args.seed,
+        init_seed=args.init_seed,
         name=args.name,
         version=args.version,
         limit_per_patient=args.limit_per_patient,
@@ -207,6 +258,9 @@ def config_from_args(args: argparse.Namespace):
         plots=not args.no_plots,
         extra={"calibration": args.calibration} if args.calibration != "none" else {},
         strategy=args.strategy,
+        synthetic=args.synthetic,
+        synthetic_ratio=args.synthetic_ratio,
+        **band_fields(args),
     )
 
 

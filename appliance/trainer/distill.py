@@ -47,6 +47,7 @@ from appliance.preprocess import TEST_TIME_AUGMENTATIONS, view_count
 from appliance.trainer import data as datasets
 from appliance.trainer import export
 from appliance.trainer.augment import AUGMENTATIONS, make_augment
+from appliance.trainer.cli import add_band_options, band_fields
 from appliance.trainer.evaluation import card_calibration, evaluate
 from appliance.trainer.ood_sets import read_rgb
 from appliance.trainer.presets import set_trainable
@@ -201,7 +202,6 @@ def run(config: TrainConfig, settings: DistillSettings, log=print) -> Path:
     tflite = export.to_int8_tflite(model, representative_set(config, data.x_train))
     evaluation, thresholds, _ = evaluate(config, data, model, export.Int8Model(tflite), log)
     views = view_count(evaluation["test_time_augmentation"])
-    evaluation["passes_per_patch"] = views
     teacher_views = view_count(teacher.card.input.test_time_augmentation)
     members = int((teacher.card.provenance.get("ensemble") or {}).get("members", 1))
     preset = config.resolved_preset()
@@ -287,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--calibration", choices=["none", "temperature", "isotonic"], default="temperature"
     )
+    add_band_options(parser)
     parser.add_argument("--name", default="idc-mobilenetv2-distilled")
     parser.add_argument("--version", default="2.0.0")
     parser.add_argument("--limit-per-patient", type=int, help="smoke tests only")
@@ -314,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         limit_per_patient=args.limit_per_patient,
         plots=False,
         extra={"calibration": args.calibration} if args.calibration != "none" else {},
+        **band_fields(args),
     )
     settings = DistillSettings(args.teacher, args.kd_temperature, args.kd_alpha, args.cache)
     print(run(config, settings))

@@ -34,18 +34,19 @@ def fit_members(
     own ``members/member-K`` folder so ``--resume`` continues an interrupted member, and return
     the averaging model with a record of every member.
 
-    Only the seed changes between members: it draws the head's initial weights, the shuffling
-    and the augmentation. The data, the patient split and the recipe are the same.
+    Only the init seed changes between members (``config.fit_seed`` + 0..N-1): it draws the
+    head's initial weights, the shuffling and the augmentation. The data, the patient split
+    (``config.seed``) and the recipe are the same.
     """
     started = time.time()
     members: list[keras.Model] = []
     records: list[dict] = []
-    for index, seed in enumerate(member_seeds(config.seed, config.ensemble), 1):
+    for index, seed in enumerate(member_seeds(config.fit_seed, config.ensemble), 1):
         log(f"ensemble member {index}/{config.ensemble}: seed {seed}")
         keras.utils.set_random_seed(seed)
         member_config = dataclasses.replace(
             config,
-            seed=seed,
+            init_seed=seed,
             ensemble=1,
             output=Path(config.output) / "members" / f"member-{index}",
         )

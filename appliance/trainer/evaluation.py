@@ -19,7 +19,7 @@ import numpy as np
 
 from appliance.calibration import Calibration as CardCalibration
 from appliance.decision import CODES, Decision, decide_array
-from appliance.preprocess import augmented_views, average_views
+from appliance.preprocess import augmented_views, average_views, view_count
 from appliance.trainer import export, metrics
 from appliance.values import Thresholds
 
@@ -55,11 +55,27 @@ def predict_views(
 
 def choose_thresholds(labels: np.ndarray, scores: np.ndarray, config: TrainConfig) -> Thresholds:
     """Operating point: the highest threshold keeping validation sensitivity at the target.
-    The indeterminate band widens it to where sensitivity reaches ``band_sensitivity`` below and
-    specificity reaches ``band_specificity`` above."""
+
+    The indeterminate band, by ``config.band_rule``:
+    - ``"safety"``: widened to where sensitivity reaches ``band_sensitivity`` below and
+      specificity reaches ``band_specificity`` above (1.3.0's rule);
+    - ``"decided"``: the band deciding the most validation images whose decided ones keep
+      sensitivity >= ``decided_sensitivity`` and balanced accuracy >=
+      ``decided_balanced_accuracy`` (issue 13), falling back to ``"safety"`` when none does.
+    Either way the band contains the operating point.
+    """
     point = metrics.threshold_for_sensitivity(labels, scores, config.target_sensitivity)
-    low = min(point, metrics.threshold_for_sensitivity(labels, scores, config.band_sensitivity))
-    high = max(point, metrics.threshold_for_specificity(labels, scores, config.band_specificity))
+    band = None
+    if config.band_rule == "decided":
+        band = metrics.widest_decided_band(
+            labels, scores, config.decided_sensitivity, config.decided_balanced_accuracy
+        )
+    if band is None:
+        band = (
+            metrics.threshold_for_sensitivity(labels, scores, config.band_sensitivity),
+            metrics.threshold_for_specificity(labels, scores, config.band_specificity),
+        )
+    low, high = min(point, band[0]), max(point, band[1])
     low, point, high = (round(float(np.clip(v, 0.01, 0.99)), 4) for v in (low, point, high))
     return Thresholds(operating_point=point, benign_below=low, malignant_at=high)
 
@@ -76,6 +92,18 @@ def band_outcome(labels: np.ndarray, scores: np.ndarray, thresholds: Thresholds)
             labels[decided], scores[decided], thresholds.malignant_at
         )
     return result
+
+
+def three_way_agreement(
+    labels: np.ndarray, float_scores: np.ndarray, int8_scores: np.ndarray, thresholds: Thresholds
+) -> dict:
+    """How often the int8 model gives the float model's three-way answer (benign, refer,
+    malignant: what the technician reads), and the float model's own three-way outcome."""
+    same = decide_array(float_scores, thresholds) == decide_array(int8_scores, thresholds)
+    return {
+        "decision_agreement": float(same.mean()),
+        "float": band_outcome(labels, float_scores, thresholds),
+    }
 
 
 def evaluate(
@@ -138,8 +166,13 @@ def evaluate(
             y_test, int8_test, patients, point
         ),
         "test_int8_three_way": band_outcome(y_test, int8_test, thresholds),
+        # what the band rule saw: the model choice between candidates is made on this
+        "validation_int8_three_way": band_outcome(y_val, int8_val, thresholds),
         "test_int8_per_patient": per_patient_summary(y_test, int8_test, patients, point),
         "float_vs_int8_test": export.agreement(float_probs, int8_probs, point, index),
+        "float_vs_int8_three_way": three_way_agreement(y_test, float_test, int8_test, thresholds),
+        # backbone passes per patch: members x test-time views (issue 13's compute budget)
+        "passes_per_patch": config.ensemble * view_count(tta),
     }
     evaluation["test_int8_ece"] = metrics.expected_calibration_error(y_test, int8_test)
     evaluation["test_int8_reliability"] = metrics.reliability_bins(y_test, int8_test)
@@ -165,6 +198,10 @@ def evaluate(
             ],
         }
     log(json.dumps({k: evaluation[k] for k in ("test_int8", "float_vs_int8_test")}, indent=1))
+    # the test scores, kept so tables can be redone without scoring test patients again
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "test_scores.npz", labels=y_test, int8=int8_test, float=float_test)
     return evaluation, thresholds, {"y": y_test, "float": float_test, "int8": int8_test}
 
 

@@ -122,6 +122,48 @@ def threshold_for_sensitivity(labels: np.ndarray, scores: np.ndarray, target: fl
     return float(positives[min(index, len(positives) - 1)])
 
 
+def widest_decided_band(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    min_sensitivity: float,
+    min_balanced_accuracy: float,
+    candidates: int = 400,
+) -> tuple[float, float] | None:
+    """The referral band ``(benign_below, malignant_at)`` that decides the most images while the
+    decided ones keep ``sensitivity >= min_sensitivity`` and balanced accuracy
+    ``>= min_balanced_accuracy`` (issue 13: "fewer referrals at the same safety").
+
+    The band's edges are searched over ``candidates`` quantiles of the scores (every pair, from
+    cumulative counts, so 400 candidates cost 80,000 pairs, not 80,000 passes over the data);
+    ties on the decided share go to the higher balanced accuracy. ``None`` when no band meets
+    both floors, not even referring all but one image.
+    """
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.all() or not y.any():
+        return None
+    edges = np.unique(np.quantile(s, np.linspace(0.0, 1.0, candidates)))
+    edges = np.unique(np.concatenate([edges, [np.nextafter(s.max(), np.inf)]]))
+    # images below each edge, by class: benign calls if the edge is the lower cut
+    pos_below = np.searchsorted(np.sort(s[y]), edges, side="left").astype(np.float64)
+    neg_below = np.searchsorted(np.sort(s[~y]), edges, side="left").astype(np.float64)
+    n_pos, n_neg = float(y.sum()), float((~y).sum())
+    fn, tn = pos_below[:, None], neg_below[:, None]  # lower edge on rows
+    tp, fp = n_pos - pos_below[None, :], n_neg - neg_below[None, :]  # upper edge on columns
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sensitivity = tp / (tp + fn)
+        specificity = tn / (tn + fp)
+    balanced = (sensitivity + specificity) / 2.0
+    decided = (fn + tn + tp + fp) / (n_pos + n_neg)
+    valid = np.triu(np.ones((len(edges), len(edges)), dtype=bool))  # lower <= upper
+    valid &= (sensitivity >= min_sensitivity) & (balanced >= min_balanced_accuracy)
+    if not valid.any():
+        return None
+    rank = np.where(valid, decided + 1e-9 * np.nan_to_num(balanced), -np.inf)
+    low, high = np.unravel_index(int(np.argmax(rank)), rank.shape)
+    return float(edges[low]), float(edges[high])
+
+
 def threshold_for_specificity(labels: np.ndarray, scores: np.ndarray, target: float) -> float:
     """The lowest threshold whose specificity is at least ``target``."""
     negatives = np.sort(np.asarray(scores)[~np.asarray(labels).astype(bool)])

@@ -32,7 +32,7 @@ from appliance.inference.card import InputContract, ModelCard
 from appliance.preprocess import to_rgb
 from appliance.stain import MacenkoNormalizer, ReinhardNormalizer, new_normalizer
 from appliance.trainer import data as datasets
-from appliance.trainer import distribute, ensemble, export, loaders
+from appliance.trainer import distribute, ensemble, export, loaders, synthetic
 from appliance.trainer.augment import AUGMENTATIONS, make_augment
 from appliance.trainer.evaluation import (
     Calibration,
@@ -44,6 +44,7 @@ from appliance.trainer.evaluation import (
 from appliance.trainer.presets import Preset, get_preset, set_trainable
 
 # Class names and the malignant class of each layout, when the user names none.
+BAND_RULES = ("safety", "decided")  # how the refer band is chosen: TrainConfig.band_rule
 DEFAULT_LABELS = {
     "idc": (("non-IDC", "IDC"), "IDC"),
     "breakhis": (("benign", "malignant"), "malignant"),
@@ -87,9 +88,18 @@ class TrainConfig:
     # the validation patients).
     threshold_folds: int | None = None
     seed: int = 42
+    # The model's initial weights, shuffling and augmentation (ensemble members INIT..INIT+N-1);
+    # None: ``seed``, which also draws the patient split. One split, several of these: how much
+    # of a difference is the initialisation's (issue 14's study).
+    init_seed: int | None = None
     target_sensitivity: float = 0.92
     band_sensitivity: float = 0.97
     band_specificity: float = 0.90
+    # "safety" (1.3.0: the band from band_sensitivity / band_specificity) or "decided" (the
+    # band deciding the most validation images at these floors on the decided ones; issue 13)
+    band_rule: str = "safety"
+    decided_sensitivity: float = 0.95
+    decided_balanced_accuracy: float = 0.88
     name: str = "idc-mobilenetv2"
     version: str = "1.0.0"
     limit_per_patient: int | None = None  # for smoke tests only
@@ -104,6 +114,10 @@ class TrainConfig:
     # appliance.trainer.distribute: "default" (one device, as before), "mirrored" (local GPUs)
     # or "multiworker" (machines named in TF_CONFIG)
     strategy: str = "default"
+    # gan generate's folder (DIR/<class index>/*.png) and synthetic images per real training
+    # image of each class found there; training part only (appliance.trainer.synthetic)
+    synthetic: Path | None = None
+    synthetic_ratio: float = 1.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -113,8 +127,17 @@ class TrainConfig:
                 f"unknown augmentation {self.augmentation!r}; expected one of"
                 f" {', '.join(AUGMENTATIONS)}"
             )
+        if self.band_rule not in BAND_RULES:
+            raise ValueError(f"unknown band rule {self.band_rule!r}; expected one of {BAND_RULES}")
         if self.ensemble < 1:
             raise ValueError(f"an ensemble needs at least one member, not {self.ensemble}")
+        if self.synthetic is not None:
+            synthetic.check(self)
+
+    @property
+    def fit_seed(self) -> int:
+        """The seed of the model's initialisation, shuffling and augmentation."""
+        return self.seed if self.init_seed is None else self.init_seed
 
     def labels(self) -> tuple[tuple[str, ...], str]:
         """(class names, malignant class): the user's, else the layout's."""
@@ -144,7 +167,7 @@ class TrainConfig:
         unknown = set(raw) - names
         if unknown:
             raise ValueError(f"{path}: unknown configuration fields {sorted(unknown)}")
-        for key in ("data", "output", "weights", "from_float"):
+        for key in ("data", "output", "weights", "from_float", "synthetic"):
             if raw.get(key) is not None:
                 raw[key] = Path(raw[key])
         for key in ("classes", "label_names", "magnifications", "test_magnifications", "split"):
@@ -226,6 +249,7 @@ class Arrays:
     x_test: np.ndarray
     y_test: np.ndarray
     stain: dict | None = None  # the stain normalisation all three parts went through
+    synthetic: synthetic.SyntheticImages | None = None  # joined to x_train only in fit()
 
 
 STAIN_TARGET_IMAGES = 16  # training images in the normalisation target's mosaic
@@ -269,6 +293,7 @@ def prepare_data(config: TrainConfig, log=print) -> Arrays:
         *datasets.load_arrays(split.validation, size, scaling, stain=stain),
         *datasets.load_arrays(split.test, size, scaling, stain=stain),
         stain=stain,
+        synthetic=synthetic.load(config, split.train, size, scaling, stain, log),
     )
 
 
@@ -306,10 +331,11 @@ def fit(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict
     label_names, _ = config.labels()
     pretrained = preset.is_pretrained(config.weights)
     batch = preset.optimizer.batch_size
-    augment = make_augment(AUGMENTATIONS[config.augmentation], preset.scaling, config.seed)
+    augment = make_augment(AUGMENTATIONS[config.augmentation], preset.scaling, config.fit_seed)
+    x_train, y_train = synthetic.training_arrays(data)
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-        .shuffle(len(data.x_train), seed=config.seed)
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(x_train), seed=config.fit_seed)
         .batch(batch)
         # Serial on purpose: a parallel map draws the seeded augmentations in a different order
         # every run; one batch costs ~20 ms here against ~100 ms for its training step.
@@ -324,10 +350,10 @@ def fit(config: TrainConfig, data: Arrays, log=print) -> tuple[keras.Model, dict
     strategy = distribute.make_strategy(config.strategy)
     with strategy.scope():  # the default strategy's scope changes nothing
         model, base = preset.build(None, len(label_names), config.weights)
-    weights = class_weights(data.y_train, len(label_names))
+    weights = class_weights(y_train, len(label_names))
     checkpoints = Path(config.output) / "checkpoints"
     history: dict[str, list[float]] = {}
-    steps_per_epoch = int(np.ceil(len(data.x_train) / batch))
+    steps_per_epoch = int(np.ceil(len(x_train) / batch))
     for phase in phases(preset, pretrained, config.head_epochs):
         done = checkpoints / f"{phase.name}.done.weights.h5"
         record = checkpoints / f"{phase.name}.history.json"
@@ -441,7 +467,7 @@ def pooled_development(data: Arrays) -> Arrays:
 
 
 def run(config: TrainConfig, log=print) -> Path:
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.fit_seed)
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(_jsonable(asdict(config)), indent=1) + "\n")
@@ -522,6 +548,7 @@ def run(config: TrainConfig, log=print) -> Path:
             "test_patients": sorted({s.patient for s in split.test}),
             "validation_patients": sorted({s.patient for s in split.validation}),
             "augmentation": AUGMENTATIONS[config.augmentation].describe(),
+            **synthetic.card_entry(data.synthetic),
         },
         metrics=evaluation,
         provenance={
@@ -533,6 +560,7 @@ def run(config: TrainConfig, log=print) -> Path:
             if config.ensemble == 1
             else f"ensemble of {config.ensemble} x {preset.description}",
             "pretrained": preset.is_pretrained(config.weights),
+            "init_seed": config.fit_seed,  # the split's seed is training_data.seed
             "pretrained_weights": Path(config.weights).name
             if config.weights
             else "none (from scratch)",
