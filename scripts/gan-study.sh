@@ -5,7 +5,7 @@
 # at two ratios, each condition with every init seed in SEEDS on one patient split (--seed 42),
 # compared on the same test patients: mean ± SD over init seeds.
 # Resumable: rerun it and finished steps are kept (the GAN continues from its last checkpoint).
-# On 2 cores the GAN takes about 2.8 s per generator step at width 32 (20,000 steps: ~16 h), then
+# On 2 cores the GAN takes about 2.8 s per generator step at width 32 (1,500 steps: ~70 min), then
 # 3 x (1 + ratios) classifier fits.
 # Usage: scripts/gan-study.sh        (override any variable below from the environment)
 set -euo pipefail
@@ -13,12 +13,12 @@ cd "$(dirname "$0")/.."
 DATA="${DATA:-../shared/data/idc-patches}"
 WEIGHTS="${WEIGHTS:-../shared/weights/keras-imagenet/mobilenet_v2_1.0_from_tf2_ptq_tflite.weights.h5}"
 OUT="${OUT:-runs/gan-study}"
-STEPS="${STEPS:-20000}"          # generator steps; a checkpoint every CHECKPOINT_EVERY steps
-EPOCHS="${EPOCHS:-4}"            # classifier fine-tuning epochs (after 2 head epochs)
+STEPS="${STEPS:-1500}"           # generator steps; a checkpoint every CHECKPOINT_EVERY steps
+EPOCHS="${EPOCHS:-6}"            # classifier fine-tuning epochs (after 2 head epochs)
 SEEDS="${SEEDS:-42 43 44}"       # classifier init seeds (--init-seed); the split stays --seed 42
 RATIOS="${RATIOS:-0.5 1.0}"      # synthetic positives per real training positive
 LR="${LR:-0.0002}"               # the smoke run diverged at the paper's 0.0025 (docs/gan-study.md)
-CHECKPOINT_EVERY="${CHECKPOINT_EVERY:-500}"
+CHECKPOINT_EVERY="${CHECKPOINT_EVERY:-250}"
 GEN_STEP="${GEN_STEP:-}"         # the checkpoint to generate from; empty = the last one
 CLASSIFIER="${CLASSIFIER:-models/idc-mobilenetv2/float_model.keras}"  # FID's classifier extractor
 train=(nice -n 10 .venv/bin/histo-appliance-train)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.trainer import metrics
+from appliance.trainer.candidates_doc import card_metric
 
 # (card["metrics"] section, key, column title): what the study compares, all int8 on test patients.
 COLUMNS = (
@@ -50,12 +51,7 @@ def read_run(card_path: Path) -> StudyRun:
     ratio = None if synthetic is None else float(synthetic["ratio"])
     provenance = card.get("provenance", {})
     init_seed = provenance.get("init_seed", card.get("training_data", {}).get("seed"))
-    values = {}
-    for section, key, _ in COLUMNS:
-        value = card.get("metrics", {}).get(section, {})
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        values[f"{section}.{key}"] = value
+    values = {f"{s}.{k}": card_metric(card, f"{s}.{k}") for s, k, _ in COLUMNS}
     return StudyRun(
         folder=Path(card_path).parent,
         condition=NONE if ratio is None else f"synthetic ratio {ratio:g}",
