@@ -54,13 +54,13 @@ class Candidate:
     validation_decided: float | None
 
 
-def passes(card: dict) -> int:
+def passes(metrics: dict, provenance: dict, test_time_augmentation: str) -> int:
     """Backbone passes per patch: the card's own figure, else members x test-time views."""
-    recorded = card_metric(card, "passes_per_patch")
-    if recorded is not None:
+    recorded = metrics.get("passes_per_patch")
+    if isinstance(recorded, int | float):
         return int(recorded)
-    members = int((card.get("provenance", {}).get("ensemble") or {}).get("members", 1))
-    return members * view_count(card["input"].get("test_time_augmentation", "none"))
+    members = int((provenance.get("ensemble") or {}).get("members", 1))
+    return members * view_count(test_time_augmentation)
 
 
 def _share(indeterminate: float | None) -> float | None:
@@ -83,7 +83,11 @@ def read_candidate(bundle: Path) -> Candidate:
         balanced_accuracy=int8,
         auc=card_metric(card, "test_int8.auc"),
         ece=card_metric(card, "test_int8_ece"),
-        passes_per_patch=passes(card),
+        passes_per_patch=passes(
+            card.get("metrics", {}),
+            card.get("provenance", {}),
+            card["input"].get("test_time_augmentation", "none"),
+        ),
         int8_minus_float=None if int8 is None or float_ is None else int8 - float_,
         identical_decisions=three_way
         if three_way is not None

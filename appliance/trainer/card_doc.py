@@ -134,7 +134,7 @@ def render(bundle: ModelBundle, figure: Path | None = None) -> str:
         f" {_f(100 * three.get('indeterminate_fraction', 0), 1)} % of test "
         "patches fall in the band; on the rest: balanced accuracy "
         f"{_f(decided.get('balanced_accuracy'))}, sensitivity {_f(decided.get('sensitivity'))}, "
-        f"specificity {_f(decided.get('specificity'))}.",
+        f"specificity {_f(decided.get('specificity'))}. {_band_rule(prov.get('config', {}), m)}",
         "",
         *_answers(summary),
         "### Per patient",
@@ -146,7 +146,11 @@ def render(bundle: ModelBundle, figure: Path | None = None) -> str:
         "### int8 against float",
         f"On {agree.get('n')} test patches the int8 model takes the same decision as the float "
         f"model for {_f(100 * agree.get('decision_agreement', 0), 1)} %; mean |Δp| "
-        f"{_f(agree.get('mean_abs_diff'))}, 99th percentile {_f(agree.get('p99_abs_diff'))}.",
+        f"{_f(agree.get('mean_abs_diff'))}, 99th percentile {_f(agree.get('p99_abs_diff'))}."
+        + _three_way_agreement(m),
+        "",
+        "### Compute",
+        _compute(card),
         "",
         *_reliability(card, figure),
         "### Context",
@@ -208,6 +212,48 @@ def _scope(card) -> list[str]:
             f" {rate.confident_answers} |"
         )
     return [*lines, ""]
+
+
+def _band_rule(config: dict, metrics: dict) -> str:
+    """How the refer band was chosen, and what it did on the patients it was chosen on."""
+    if config.get("band_rule") == "decided":
+        how = (
+            "The band is the one deciding the most images of the patients it was chosen on"
+            f" while the decided keep sensitivity ≥ {config.get('decided_sensitivity')} and"
+            f" balanced accuracy ≥ {config.get('decided_balanced_accuracy')}"
+        )
+    else:
+        how = (
+            f"The band reaches sensitivity {config.get('band_sensitivity', 0.97)} below and"
+            f" specificity {config.get('band_specificity', 0.90)} above on the patients it was"
+            " chosen on"
+        )
+    seen = metrics.get("validation_int8_three_way")
+    if seen:
+        how += f" (there: {_f(100 * seen.get('indeterminate_fraction', 0), 1)} % referred)"
+    return how + "."
+
+
+def _three_way_agreement(metrics: dict) -> str:
+    three = metrics.get("float_vs_int8_three_way")
+    if not three:
+        return ""
+    return (
+        " The three-way answer (benign, refer, malignant) is the same for"
+        f" {_f(100 * three.get('decision_agreement', 0), 1)} % of test patches."
+    )
+
+
+def _compute(card) -> str:
+    """Backbone passes per patch: what a scan's time on a Pi scales with."""
+    from appliance.trainer.candidates_doc import passes
+
+    views = card.input.test_time_augmentation
+    return (
+        f"{passes(card.metrics, card.provenance, views)} backbone passes per 50 px patch"
+        f" ({views} test-time views × ensemble members); per-patch latency here and on a Pi 4:"
+        " `python -m bench.candidates`."
+    )
 
 
 def _out_of_fold(metrics: dict) -> bool:
