@@ -17,6 +17,27 @@ TINY_BUNDLE = ROOT / "tests" / "data" / "tiny_bundle"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def tiny_idc(root: Path, patients: int = 14, per_class: int = 4) -> Path:
+    """Pink (non-IDC) and purple, darker (IDC) noisy 50 px patches in the IDC layout: what a
+    trainer test learns from in seconds."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for p in range(patients):
+        pid = str(10000 + p)
+        for label, colour in ((0, (230, 170, 200)), (1, (120, 60, 150))):
+            folder = root / pid / str(label)
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                noise = rng.integers(-25, 25, (50, 50, 3))
+                pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(
+                    folder / f"{pid}_idx5_x{i * 50 + 1}_y1_class{label}.png"
+                )
+    return root
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or a clean skip when the shared folder is not beside the project."""
     path = SHARED.joinpath(*parts)

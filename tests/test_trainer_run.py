@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import tiny_idc
+
 pytest.importorskip("tensorflow", reason="the trainer needs the 'train' extra")
 
 from appliance.inference.bundle import ModelBundle
@@ -24,19 +26,7 @@ from appliance.trainer.study_doc import render_breakhis
 
 
 def _tiny_idc(root: Path, patients: int = 14, per_class: int = 4) -> None:
-    """Pink (non-IDC) and purple, darker (IDC) noisy patches in the IDC layout."""
-    rng = np.random.default_rng(0)
-    for p in range(patients):
-        pid = str(10000 + p)
-        for label, colour in ((0, (230, 170, 200)), (1, (120, 60, 150))):
-            folder = root / pid / str(label)
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                noise = rng.integers(-25, 25, (50, 50, 3))
-                pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(
-                    folder / f"{pid}_idx5_x{i * 50 + 1}_y1_class{label}.png"
-                )
+    tiny_idc(root, patients, per_class)
 
 
 @pytest.mark.train

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import tiny_idc
+
 pytest.importorskip("tensorflow", reason="the trainer needs the 'train' extra")
 
 from appliance.trainer import ensemble, synthetic, train
@@ -32,18 +34,7 @@ GREEN = (20, 220, 40)  # no real patch is this colour: a synthetic image is reco
 
 
 def _tiny_idc(root: Path, patients: int = 10, per_class: int = 3) -> None:
-    """Pink (non-IDC) and purple (IDC) noisy 50 px patches in the IDC layout."""
-    rng = np.random.default_rng(0)
-    for p in range(patients):
-        pid = str(10000 + p)
-        for label, colour in ((0, (230, 170, 200)), (1, (120, 60, 150))):
-            folder = root / pid / str(label)
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                pixels = np.clip(np.array(colour) + rng.integers(-25, 25, (50, 50, 3)), 0, 255)
-                Image.fromarray(pixels.astype(np.uint8)).save(
-                    folder / f"{pid}_idx5_x{i * 50 + 1}_y1_class{label}.png"
-                )
+    tiny_idc(root, patients, per_class)
 
 
 def _generated(root: Path, counts: dict[int, int], gan_config: dict | None = None) -> Path:
