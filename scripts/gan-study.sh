@@ -43,6 +43,10 @@ extractors=(--mobilenetv2 "$WEIGHTS" --classifier "$CLASSIFIER")
 [ "$OUT/fid-curve.tsv" -nt "$OUT/gan/checkpoints/checkpoint" ] || "${train[@]}" gan curve \
   "$OUT/gan" --real "$OUT/real-train" -n 500 "${extractors[@]}" --out "$OUT/fid-curve.tsv"
 
+#    and one picture: real training positives beside the samples at three checkpoints
+"${train[@]}" gan sheet "$OUT/gan" --real "$OUT/real-train" --out "$OUT/samples.png" \
+  --steps $((STEPS / 3)) $((2 * STEPS / 3)) "$STEPS"
+
 # 4. As many synthetic positives as real training positives: enough for every ratio up to 1.
 n_real=$(find "$OUT/real-train" -type f -name '*.png' | wc -l)
 [ -f "$OUT/synthetic/1/generator.json" ] || "${train[@]}" gan generate --checkpoint "$OUT/gan" \

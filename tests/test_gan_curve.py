@@ -148,3 +148,21 @@ def test_real_writes_the_class_of_the_training_patients_only(tmp_path, capsys):
     assert main(["gan", "real", str(tmp_path / "gan"), "--out", str(out), "-n", "999"]) == 2
     with pytest.raises(ValueError, match="unknown part"):
         real_samples(config, "test")
+
+
+def test_sheet_shows_real_images_beside_each_named_sample_grid(run, tmp_path):
+    """The tiny run wrote a 4 x 4 grid of 16 px samples at step 4; the sheet puts 16 real
+    images (spread over the folder) to its left, both enlarged to one panel size."""
+    from appliance.trainer.gan.sheet import GAP, PANEL, write_sheet
+
+    real = _pngs(tmp_path / "real", 40)
+    out = write_sheet(run, real, tmp_path / "sheet.png", [4])
+    with Image.open(out) as sheet:
+        assert sheet.size[0] == 2 * (PANEL + GAP)
+        assert sheet.size[1] > PANEL
+    assert (
+        main(["gan", "sheet", str(run), "--real", str(real), "--out", str(out), "--steps", "3"])
+        == 2
+    )
+    with pytest.raises(ValueError, match="holds 3 images"):
+        write_sheet(run, _pngs(tmp_path / "few", 3), tmp_path / "x.png", [4])

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     curve.add_argument("--out", type=Path, help="the TSV (default: RUN/fid-curve.tsv); PNG beside")
     _extractor_options(curve)
 
+    sheet = sub.add_parser("sheet", help="real images beside the run's sample grids: one PNG")
+    sheet.add_argument("run", type=Path, help="a GAN run folder")
+    sheet.add_argument("--real", type=Path, required=True, help="a folder of real images")
+    sheet.add_argument("--out", type=Path, required=True, help="the PNG")
+    sheet.add_argument("--steps", type=int, nargs="+", required=True, help="sample grids shown")
+
     real = sub.add_parser(
         "real", help="copy the run's real images of its class (training patients) into a folder"
     )
@@ -186,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             _curve(args)
         elif args.command == "real":
             _real(args)
+        elif args.command == "sheet":
+            from appliance.trainer.gan.sheet import write_sheet
+
+            print(write_sheet(args.run, args.real, args.out, args.steps))
         else:
             _fid(args)
     except ImportError as exc:
