@@ -73,6 +73,8 @@ def load_runs(root: Path) -> list[StudyRun]:
 def _cell(entry: dict | None) -> str:
     if not entry or entry.get("n", 0) == 0:
         return "–"
+    if entry["n"] == 1:  # one run has no spread to show: "± 0.000" would claim one
+        return f"{entry['mean']:.3f}"
     return f"{entry['mean']:.3f} ± {entry['sd']:.3f}"
 
 
