@@ -70,3 +70,27 @@ def test_card_metric_follows_dotted_paths_and_refuses_non_numbers() -> None:
     assert card_metric(card, "a.b.c") == 2.0
     assert card_metric(card, "a.x.c") is None
     assert card_metric(card, "s") is None
+
+
+def test_band_rules_are_replayed_on_the_validation_scores_only(tmp_path: Path, capsys) -> None:
+    """The replay reads calibration_scores.npz (where the band is chosen), never test scores;
+    the decided rule decides more than the safety rule and keeps its floors there."""
+    import numpy as np
+
+    from appliance.trainer.candidates_doc import band_rule_effect
+
+    bundle = _card(tmp_path / "2.0.0-x")
+    card = json.loads((bundle / "card.json").read_text())
+    card["labels"] = ["non-IDC", "IDC"]
+    card["provenance"]["config"] = {"decided_sensitivity": 0.95, "decided_balanced_accuracy": 0.88}
+    (bundle / "card.json").write_text(json.dumps(card))
+    rng = np.random.default_rng(5)
+    labels = (rng.random(3000) < 0.27).astype(int)
+    scores = 1 / (1 + np.exp(-(rng.normal(0, 1, 3000) + 2.5 * labels - 1.5)))
+    np.savez(bundle / "calibration_scores.npz", labels=labels, scores=scores)
+    safety, decided = band_rule_effect(bundle)
+    assert (safety.rule, decided.rule) == ("safety", "decided")
+    assert decided.decided > safety.decided
+    assert decided.decided_sensitivity >= 0.95 and decided.decided_balanced_accuracy >= 0.88
+    assert main(["--band-rules", str(bundle)]) == 0
+    assert "| idc-mobilenetv2 2.0.0-x | decided |" in capsys.readouterr().out

@@ -123,11 +123,95 @@ def render(candidates: list[Candidate]) -> str:
     return "\n".join([head, *rows, "", TARGETS, ""])
 
 
+@dataclass(frozen=True)
+class BandRuleEffect:
+    """One bundle's band under each rule, on the patients its thresholds were chosen on."""
+
+    name: str
+    rule: str
+    benign_below: float
+    malignant_at: float
+    decided: float
+    decided_sensitivity: float
+    decided_balanced_accuracy: float
+
+
+def band_rule_effect(bundle: Path) -> list[BandRuleEffect]:
+    """Where a candidate's decided share comes from: both band rules replayed on the scores its
+    thresholds were chosen on (``calibration_scores.npz``, validation or out-of-fold patients,
+    through the card's calibration), so the comparison never touches a test patient."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from appliance.calibration import Calibration
+    from appliance.trainer.evaluation import band_outcome, choose_thresholds
+
+    card = json.loads((Path(bundle) / "card.json").read_text())
+    fitted = np.load(Path(bundle) / "calibration_scores.npz")
+    labels, scores = fitted["labels"], fitted["scores"]
+    if card.get("calibration"):
+        scores = Calibration.from_dict(card["calibration"], len(card["labels"])).apply_scores(
+            scores
+        )
+    config = card.get("provenance", {}).get("config", {})
+    effects = []
+    for rule in ("safety", "decided"):
+        settings = SimpleNamespace(
+            target_sensitivity=config.get("target_sensitivity", 0.92),
+            band_rule=rule,
+            band_sensitivity=config.get("band_sensitivity", 0.97),
+            band_specificity=config.get("band_specificity", 0.90),
+            decided_sensitivity=config.get("decided_sensitivity", 0.95),
+            decided_balanced_accuracy=config.get("decided_balanced_accuracy", 0.88),
+        )
+        t = choose_thresholds(labels, scores, settings)
+        outcome = band_outcome(labels, scores, t)
+        decided = outcome.get("decided", {})
+        effects.append(
+            BandRuleEffect(
+                f"{card['name']} {card['version']}",
+                rule,
+                t.benign_below,
+                t.malignant_at,
+                1.0 - outcome["indeterminate_fraction"],
+                decided.get("sensitivity", float("nan")),
+                decided.get("balanced_accuracy", float("nan")),
+            )
+        )
+    return effects
+
+
+def render_band_effects(effects: list[BandRuleEffect]) -> str:
+    head = (
+        "| model | band rule | band | decided | sens. (decided) | bal. acc. (decided) |\n"
+        "|---|---|---|---|---|---|"
+    )
+    rows = [
+        f"| {e.name} | {e.rule} | {e.benign_below:.4f} – {e.malignant_at:.4f}"
+        f" | {_f(e.decided, percent=True)} | {_f(e.decided_sensitivity)}"
+        f" | {_f(e.decided_balanced_accuracy)} |"
+        for e in effects
+    ]
+    return "\n".join(
+        ["On the patients each band is chosen on (validation), never test:", "", head, *rows, ""]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundles", nargs="+", type=Path, help="bundle folders (card.json)")
+    parser.add_argument(
+        "--band-rules",
+        action="store_true",
+        help="also replay both band rules on each bundle's calibration_scores.npz (validation)",
+    )
     args = parser.parse_args(argv)
     print(render([read_candidate(b) for b in args.bundles]), end="")
+    if args.band_rules:
+        replayable = [b for b in args.bundles if (b / "calibration_scores.npz").exists()]
+        effects = [e for b in replayable for e in band_rule_effect(b)]
+        print("\n" + render_band_effects(effects), end="")
     return 0
 
 
