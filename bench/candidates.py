@@ -97,7 +97,8 @@ def render(rows: list[CandidateCompute], threads: int) -> str:
     base = rows[0].ms_per_patch
     lines = [
         f"| model | views | MMACs / patch | backbone passes / patch | int8 ms / patch here"
-        f" ({threads} threads) | x first | Pi 4 ms / patch (paper, 4 threads) |",
+        f" ({threads} thread{'s' if threads != 1 else ''}) | x first"
+        " | Pi 4 ms / patch (paper, 4 threads) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:

@@ -71,3 +71,16 @@ def test_pi_estimate_comes_from_counted_operations(quick: dict) -> None:
     low, high = estimate["by_ops_range_ms"]
     assert 0 < low <= estimate["by_ops_ms"] <= high
     assert [s["work"] for s in quick["pi_scans"]][:1] == ["1 patch"]
+
+
+def test_candidates_table_counts_passes_and_ratios_against_the_first_model() -> None:
+    from bench.candidates import CandidateCompute, render
+
+    rows = [
+        CandidateCompute("shipped", 8, 1_320_000_000, 24.0, 14.0, (75.0, 126.0)),
+        CandidateCompute("student", 4, 220_000_000, 4.0, 3.5, (12.4, 20.9)),
+    ]
+    table = render(rows, threads=1).splitlines()
+    assert "(1 thread)" in table[0]
+    assert table[2] == "| shipped | 8 | 1320 | 24.0 | 14.00 | 1.00 | 75–126 |"
+    assert table[3] == "| student | 4 | 220 | 4.0 | 3.50 | 0.25 | 12–21 |"
