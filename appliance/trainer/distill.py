@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import platform
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
@@ -54,10 +52,12 @@ from appliance.trainer.presets import set_trainable
 from appliance.trainer.train import (
     TrainConfig,
     _jsonable,
-    git_commit,
     phases,
     prepare_data,
     representative_set,
+    run_record,
+    software_record,
+    split_record,
 )
 
 BATCH = 32  # teacher images per interpreter call while caching soft labels
@@ -226,18 +226,11 @@ def run(config: TrainConfig, settings: DistillSettings, log=print) -> Path:
         thresholds=thresholds,
         training_data={
             **{k: v for k, v in teacher.card.training_data.items() if k != "counts"},
-            "split": evaluation["split"],
-            "fractions": list(config.split),
-            "counts": data.split.summary(),
-            "test_patients": sorted({s.patient for s in data.split.test}),
-            "validation_patients": sorted({s.patient for s in data.split.validation}),
-            "augmentation": AUGMENTATIONS[config.augmentation].describe(),
+            **split_record(config, data.split, evaluation),
         },
         metrics=evaluation,
         provenance={
-            "trainer": "appliance.trainer.distill",
-            "git_commit": git_commit(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            **run_record("appliance.trainer.distill"),
             "preset": preset.name,
             "backbone": preset.description,
             "distilled_from": {
@@ -251,10 +244,7 @@ def run(config: TrainConfig, settings: DistillSettings, log=print) -> Path:
                 " training patients' images, as the appliance computes them",
                 "caveat": "validation patients may be among the teacher's training patients",
             },
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-            "parameters": int(model.count_params()),
+            **software_record(model),
             **record,
             "config": _jsonable(asdict(config)),
         },

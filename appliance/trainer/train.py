@@ -541,20 +541,13 @@ def run(config: TrainConfig, log=print) -> Path:
             "dataset": _dataset_name(config),
             "source": str(config.data),
             "layout": config.layout,
-            "split": evaluation["split"],
-            "fractions": list(config.split),
             "seed": config.seed,
-            "counts": split.summary(),
-            "test_patients": sorted({s.patient for s in split.test}),
-            "validation_patients": sorted({s.patient for s in split.validation}),
-            "augmentation": AUGMENTATIONS[config.augmentation].describe(),
+            **split_record(config, split, evaluation),
             **synthetic.card_entry(data.synthetic),
         },
         metrics=evaluation,
         provenance={
-            "trainer": "appliance.trainer.train",
-            "git_commit": git_commit(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            **run_record("appliance.trainer.train"),
             "preset": preset.name,
             "backbone": preset.description
             if config.ensemble == 1
@@ -564,11 +557,8 @@ def run(config: TrainConfig, log=print) -> Path:
             "pretrained_weights": Path(config.weights).name
             if config.weights
             else "none (from scratch)",
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
+            **software_record(model),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU, no GPU",
-            "parameters": int(model.count_params()),
             **fit_record,
             "config": _jsonable(asdict(config)),
             "quantization": "full integer int8 (input, weights, activations, output);"
@@ -578,6 +568,38 @@ def run(config: TrainConfig, log=print) -> Path:
     card_path = export.write_bundle(out, tflite, card)
     log(f"bundle written: {card_path} (sha256 {card.sha256[:12]}…)")
     return card_path
+
+
+def split_record(config: TrainConfig, split: datasets.Split, evaluation: dict) -> dict:
+    """The card's record of the patient split and augmentation: the trainer's and the
+    distiller's cards say it the same way."""
+    return {
+        "split": evaluation["split"],
+        "fractions": list(config.split),
+        "counts": split.summary(),
+        "test_patients": sorted({s.patient for s in split.test}),
+        "validation_patients": sorted({s.patient for s in split.validation}),
+        "augmentation": AUGMENTATIONS[config.augmentation].describe(),
+    }
+
+
+def run_record(trainer: str) -> dict:
+    """Which program wrote the card, from which commit, when."""
+    return {
+        "trainer": trainer,
+        "git_commit": git_commit(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def software_record(model: keras.Model) -> dict:
+    """The library versions the model was fitted with, and its size."""
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "parameters": int(model.count_params()),
+    }
 
 
 def _negative_and_malignant(label_names: tuple[str, ...], malignant: str) -> tuple[str, str]:
